@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: every test, without and with the `cuda` feature. With no GPU, the CUDA tests
+# compile the kernels with NVRTC, assemble them with ptxas and run them on the host; the tests that
+# need a device print that they were skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+nvrtc_dir=$(bash scripts/cuda-paths.sh nvrtc)
+ptxas=$(bash scripts/cuda-paths.sh ptxas)
+[ -n "$nvrtc_dir" ] && export LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+[ -n "$ptxas" ] && export CONVEXGAN_PTXAS="$ptxas"
+cargo test --release
+cargo test --release --features cuda

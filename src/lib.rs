@@ -1,0 +1,18 @@
+//! `convexgan`: minority oversampling in feature space with a convex-combination GAN drawn from
+//! per-class feature dictionaries (Park, Song, Kang, IEEE Access 2022).
+//!
+//! The numerical core is written twice: a CPU reference on `ndarray` ([`backend::Cpu`], generic over
+//! f32 and f64) and, behind the `cuda` feature, hand-written CUDA kernels. Both implement
+//! [`backend::Backend`]; the layers in [`nn`], the networks in [`model`] and the trainer in [`train`]
+//! are written once against that trait and have no autograd: every op has a hand-written backward.
+
+pub mod backend;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod nn;
+pub mod train;
+
+pub use backend::{Backend, Cpu, Tensor};
+pub use error::{Error, Result};
