@@ -6,12 +6,16 @@
 //! [`backend::Backend`]; the layers in [`nn`], the networks in [`model`] and the trainer in [`train`]
 //! are written once against that trait and have no autograd: every op has a hand-written backward.
 
+pub mod app;
+pub mod atomic_write;
 pub mod backend;
+pub mod config;
 pub mod data;
 pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod nn;
+pub mod report;
 pub mod train;
 
 pub use backend::{Backend, Cpu, Tensor};

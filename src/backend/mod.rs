@@ -142,7 +142,7 @@ pub enum Activation {
 
 /// The classifier loss on softmax of logits, against integer targets. Every variant is a mean over
 /// the batch.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub enum ClassLoss<'a, B: Backend> {
     /// Cross-entropy.
     Ce,
@@ -154,7 +154,15 @@ pub enum ClassLoss<'a, B: Backend> {
     Ldam { margins: &'a Tensor<B>, s: f64 },
 }
 
+impl<B: Backend> Clone for ClassLoss<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B: Backend> Copy for ClassLoss<'_, B> {}
+
 /// What BatchNorm1d's backward needs from its training-mode forward.
+#[derive(Clone)]
 pub struct BnCache<B: Backend> {
     /// Normalised input, `B × C`.
     pub xhat: Tensor<B>,
@@ -319,8 +327,11 @@ pub trait Backend: Sized + Clone + Send + Sync + 'static {
 
     // ---- lsgan family (kernels/lsgan.cu) -------------------------------------------------------
     /// `mean_b (target − D_b)²` and its gradient with respect to `d_out` (`B × 1`).
-    fn lsgan_d_loss(&self, d_out: &Tensor<Self>, target: f64)
-        -> Result<(Tensor<Self>, Tensor<Self>)>;
+    fn lsgan_d_loss(
+        &self,
+        d_out: &Tensor<Self>,
+        target: f64,
+    ) -> Result<(Tensor<Self>, Tensor<Self>)>;
     /// Eq. 4: `mean_b [ q_{b,c_b}² + Σ_{j≠c_b, j≠c_m} (1 − q_{b,j})² ] + λ·mean_b (1 − D_b)²`,
     /// `q = softmax(q_logits)`, fused with the softmax.
     fn lsgan_g_loss(
@@ -411,10 +422,7 @@ pub mod check {
         if t.shape() != (rows, cols) {
             return Err(Error::shape(
                 op,
-                format!(
-                    "{what} is {}×{}, expected {rows}×{cols}",
-                    t.rows, t.cols
-                ),
+                format!("{what} is {}×{}, expected {rows}×{cols}", t.rows, t.cols),
             ));
         }
         Ok(())

@@ -11,7 +11,13 @@ pub fn convex_combine_fwd<T: Scalar>(
     dict_s: &DictTensor<Cpu<T>>,
     rows: &Indices<Cpu<T>>,
 ) -> Result<ConvexOut<Cpu<T>>> {
-    todo!("{:?}{}{}{}", logits, dict_t.rows(), dict_s.rows(), rows.len())
+    todo!(
+        "{:?}{}{}{}",
+        logits,
+        dict_t.rows(),
+        dict_s.rows(),
+        rows.len()
+    )
 }
 
 pub fn convex_combine_bwd<T: Scalar>(
@@ -22,7 +28,15 @@ pub fn convex_combine_bwd<T: Scalar>(
     dict_s: &DictTensor<Cpu<T>>,
     rows: &Indices<Cpu<T>>,
 ) -> Result<Tensor<Cpu<T>>> {
-    todo!("{:?}{:?}{:?}{}{}{}", w, d_f_t, d_f_s, dict_t.rows(), dict_s.rows(), rows.len())
+    todo!(
+        "{:?}{:?}{:?}{}{}{}",
+        w,
+        d_f_t,
+        d_f_s,
+        dict_t.rows(),
+        dict_s.rows(),
+        rows.len()
+    )
 }
 
 pub fn dict_gather<T: Scalar>(

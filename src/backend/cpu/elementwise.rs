@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 pub fn axpy<T: Scalar>(y: &mut Tensor<Cpu<T>>, alpha: f64, x: &Tensor<Cpu<T>>) -> Result<()> {
     check::same_shape("axpy", y, x)?;
     let a = T::of(alpha);
-    Zip::from(&mut y.buf).and(&x.buf).for_each(|y, &x| *y += a * x);
+    Zip::from(&mut y.buf)
+        .and(&x.buf)
+        .for_each(|y, &x| *y += a * x);
     Ok(())
 }
 

@@ -33,7 +33,14 @@ pub fn batchnorm_fwd_train<T: Scalar>(
     momentum: f64,
     eps: f64,
 ) -> Result<(Tensor<Cpu<T>>, BnCache<Cpu<T>>)> {
-    todo!("{:?}{:?}{:?}{:?}{:?}{momentum}{eps}", x, gamma, beta, running_mean, running_var)
+    todo!(
+        "{:?}{:?}{:?}{:?}{:?}{momentum}{eps}",
+        x,
+        gamma,
+        beta,
+        running_mean,
+        running_var
+    )
 }
 
 pub fn batchnorm_fwd_infer<T: Scalar>(
@@ -44,7 +51,14 @@ pub fn batchnorm_fwd_infer<T: Scalar>(
     running_var: &Tensor<Cpu<T>>,
     eps: f64,
 ) -> Result<Tensor<Cpu<T>>> {
-    todo!("{:?}{:?}{:?}{:?}{:?}{eps}", x, gamma, beta, running_mean, running_var)
+    todo!(
+        "{:?}{:?}{:?}{:?}{:?}{eps}",
+        x,
+        gamma,
+        beta,
+        running_mean,
+        running_var
+    )
 }
 
 pub fn batchnorm_bwd<T: Scalar>(

@@ -19,5 +19,10 @@ pub fn lsgan_g_loss<T: Scalar>(
     majority: usize,
     lambda: f64,
 ) -> Result<GenLossOut<Cpu<T>>> {
-    todo!("{:?}{:?}{}{majority}{lambda}", q_logits, d_out, labels.len())
+    todo!(
+        "{:?}{:?}{}{majority}{lambda}",
+        q_logits,
+        d_out,
+        labels.len()
+    )
 }

@@ -19,9 +19,7 @@ pub fn matmul<T: Scalar>(
     if k != k2 {
         return Err(Error::shape(
             "matmul",
-            format!(
-                "op(A) is {m}×{k}, op(B) is {k2}×{n} (trans_a={trans_a}, trans_b={trans_b})"
-            ),
+            format!("op(A) is {m}×{k}, op(B) is {k2}×{n} (trans_a={trans_a}, trans_b={trans_b})"),
         ));
     }
     let mut c = Array2::zeros((m, n));

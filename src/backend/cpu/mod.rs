@@ -16,8 +16,8 @@ use std::marker::PhantomData;
 use ndarray::Array2;
 
 use super::{
-    AdamHyper, Activation, Backend, BnCache, ClassLoss, ConvexOut, DictTensor, GenLossOut, HostRows,
-    Indices, Scalar, Tensor,
+    Activation, AdamHyper, Backend, BnCache, ClassLoss, ConvexOut, DictTensor, GenLossOut,
+    HostRows, Indices, Scalar, Tensor,
 };
 use crate::error::{Error, Result};
 

@@ -1,0 +1,261 @@
+//! Run configuration: every constant of SPEC §2–§8 is a value here, with the paper's or the preset's
+//! default, and the whole resolved configuration is written to the run directory as TOML.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Precision;
+use crate::error::{Error, Result};
+use crate::nn::LrSchedule;
+
+/// The classifier loss used to fine-tune Q (SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum QLoss {
+    Mse,
+    Focal,
+    Ldam,
+    Ce,
+}
+
+impl QLoss {
+    pub fn name(self) -> &'static str {
+        match self {
+            QLoss::Mse => "mse",
+            QLoss::Focal => "focal",
+            QLoss::Ldam => "ldam",
+            QLoss::Ce => "ce",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Directory with the four Fashion-MNIST `*-ubyte.gz` files.
+    pub dir: PathBuf,
+    /// Imbalance ratio ρ of the exponential profile (SPEC §6).
+    pub imbalance: f64,
+    /// Largest class count `n_max` of the exponential profile.
+    pub n_max: usize,
+    /// Explicit per-class counts, overriding the profile.
+    pub class_counts: Option<Vec<usize>>,
+    /// Images per class set aside as the balanced validation set.
+    pub val_per_class: usize,
+    /// Use only the first `test_limit` test images (tests of the pipeline itself); `None` = all.
+    pub test_limit: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Hidden and output widths of each stream block `f_t`, `f_s` (Linear → BN → ReLU each).
+    pub stream_widths: Vec<usize>,
+    /// Hidden width of Q (`0` = a single Linear).
+    pub q_hidden: usize,
+    /// Noise width of G (Table 1: 256).
+    pub z_dim: usize,
+    /// Hidden widths of G (Table 1: 512, 1024).
+    pub g_hidden: Vec<usize>,
+    /// Hidden widths of D (Table 1: 1024, 512).
+    pub d_hidden: Vec<usize>,
+    /// Negative slope of G's and D's LeakyReLU (Table 1: 0.2).
+    pub leaky_slope: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase1Config {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: LrSchedule,
+    /// Epochs at the start that train only the shape stream, A and the landmark module (SPEC §2;
+    /// the paper uses 3 on DeepFashion).
+    pub shape_only_epochs: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DictConfig {
+    /// Rows kept per class (SPEC §3: 2000).
+    pub max_rows_per_class: usize,
+    pub precision: Precision,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase2Config {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: LrSchedule,
+    /// Dictionary rows per generated sample (SPEC §4; paper 100, `fmnist` 30).
+    pub ns: usize,
+    /// Weight λ of the adversarial term of Eq. 4 (paper: 1000).
+    pub lambda: f64,
+    /// D is updated on every `d_every`-th iteration (SPEC §4: 5).
+    pub d_every: usize,
+    pub q_loss: QLoss,
+    /// Focal loss γ.
+    pub focal_gamma: f64,
+    /// LDAM scale s and largest margin (Cao et al. 2019: 30, 0.5).
+    pub ldam_s: f64,
+    pub ldam_max_margin: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub preset: String,
+    pub seed: u64,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub phase1: Phase1Config,
+    pub dict: DictConfig,
+    pub phase2: Phase2Config,
+}
+
+pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+impl Config {
+    /// SPEC §8 `fmnist`: identity backbone on 784 pixels, streams 784 → 256 → 128, Q 256 → 256 → 10,
+    /// G and D at Table 1 widths, N_s = 30, Adam lr 1e-3 (Phase 1) and 1e-4 (Phase 2).
+    pub fn fmnist() -> Self {
+        Config {
+            preset: "fmnist".into(),
+            seed: 0,
+            data: DataConfig {
+                dir: PathBuf::from(DEFAULT_DATA_DIR),
+                imbalance: 100.0,
+                n_max: 5000,
+                class_counts: None,
+                val_per_class: 500,
+                test_limit: None,
+            },
+            model: ModelConfig {
+                stream_widths: vec![256, 128],
+                q_hidden: 256,
+                z_dim: 256,
+                g_hidden: vec![512, 1024],
+                d_hidden: vec![1024, 512],
+                leaky_slope: 0.2,
+            },
+            phase1: Phase1Config {
+                epochs: 15,
+                batch: 256,
+                lr: LrSchedule::constant(1e-3),
+                shape_only_epochs: 0,
+            },
+            dict: DictConfig {
+                max_rows_per_class: 2000,
+                precision: Precision::F32,
+            },
+            phase2: Phase2Config {
+                epochs: 10,
+                batch: 256,
+                lr: LrSchedule::constant(1e-4),
+                ns: 30,
+                lambda: 1000.0,
+                d_every: 5,
+                q_loss: QLoss::Mse,
+                focal_gamma: 2.0,
+                ldam_s: 30.0,
+                ldam_max_margin: 0.5,
+            },
+        }
+    }
+
+    /// SPEC §8 `paper`: Table 1 and Sec. IV-B values (d_t = d_s = 1024, N_s = 100,
+    /// lr 5e-5 → 1e-5 after 3 epochs, 3 shape-only epochs then 15).
+    pub fn paper() -> Self {
+        let mut c = Self::fmnist();
+        c.preset = "paper".into();
+        c.model.stream_widths = vec![1024];
+        c.model.q_hidden = 1024;
+        let sched = LrSchedule {
+            base: 5e-5,
+            drops: vec![(3, 1e-5)],
+        };
+        c.phase1 = Phase1Config {
+            epochs: 18,
+            batch: 256,
+            lr: sched.clone(),
+            shape_only_epochs: 3,
+        };
+        c.phase2.lr = sched;
+        c.phase2.ns = 100;
+        c
+    }
+
+    /// A tiny preset for tests of the pipeline itself (seconds, not minutes).
+    pub fn tiny() -> Self {
+        let mut c = Self::fmnist();
+        c.preset = "tiny".into();
+        c.model.stream_widths = vec![32, 16];
+        c.model.q_hidden = 32;
+        c.model.z_dim = 16;
+        c.model.g_hidden = vec![32, 32];
+        c.model.d_hidden = vec![32, 16];
+        c.phase1.epochs = 3;
+        c.phase1.batch = 64;
+        c.phase2.epochs = 2;
+        c.phase2.batch = 64;
+        c.phase2.ns = 8;
+        c.dict.max_rows_per_class = 200;
+        c
+    }
+
+    pub fn preset(name: &str) -> Result<Self> {
+        match name {
+            "fmnist" => Ok(Self::fmnist()),
+            "paper" => Ok(Self::paper()),
+            "tiny" => Ok(Self::tiny()),
+            other => Err(Error::invalid(
+                "--preset",
+                format!("unknown preset '{other}' (known: fmnist, paper, tiny)"),
+            )),
+        }
+    }
+
+    /// Rejects values no run can use, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, msg: &str| Err(Error::invalid(what, msg));
+        if self.phase1.batch == 0 {
+            return bad("phase1.batch", "must be at least 1");
+        }
+        if self.phase2.batch == 0 {
+            return bad("phase2.batch", "must be at least 1");
+        }
+        if self.phase2.ns == 0 {
+            return bad("phase2.ns (--ns)", "must be at least 1");
+        }
+        if self.phase2.d_every == 0 {
+            return bad("phase2.d_every", "must be at least 1");
+        }
+        if !(self.data.imbalance >= 1.0) {
+            return bad("data.imbalance (--imbalance)", "must be ≥ 1");
+        }
+        if self.model.stream_widths.is_empty() {
+            return bad("model.stream_widths", "needs at least one layer");
+        }
+        if !(self.phase2.lambda >= 0.0 && self.phase2.lambda.is_finite()) {
+            return bad("phase2.lambda (--lambda)", "must be finite and ≥ 0");
+        }
+        if self.dict.max_rows_per_class == 0 {
+            return bad("dict.max_rows_per_class", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::invalid("config", e.to_string()))
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let c: Config = toml::from_str(&text).map_err(|e| Error::bad_file(path, e.to_string()))?;
+        c.validate()
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,196 @@
+//! Baselines trained from the same Phase 1 checkpoint as Convex-GAN (issue: fair comparison):
+//! Q fine-tuned on real features only, with a re-weighting loss (focal, LDAM), with class-balanced
+//! resampling, or on a SMOTE-balanced feature set. They use Phase 2's optimizer, learning rate and
+//! number of Q updates, so the comparison isolates the generated samples.
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::Rng;
+
+use super::{progress, EpochLog};
+use crate::backend::{Backend, Tensor};
+use crate::config::{Phase2Config, QLoss};
+use crate::error::{Error, Result};
+use crate::nn::{Adam, Mlp, Mode};
+
+/// How fine-tuning batches are drawn from the real features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampling {
+    /// Uniform over samples: the training set's own (imbalanced) class frequencies.
+    Natural,
+    /// A class uniformly, then one of its samples.
+    ClassBalanced,
+}
+
+/// Fine-tunes `q` on `feats` (`N × d`, on the backend) with labels `labels` for `updates_per_epoch`
+/// updates in each of `cfg.epochs` epochs.
+#[allow(clippy::too_many_arguments)]
+pub fn finetune_q<B: Backend>(
+    be: &B,
+    q: &mut Mlp<B>,
+    feats: &Tensor<B>,
+    labels: &[u32],
+    counts: &[usize],
+    q_loss: QLoss,
+    sampling: Sampling,
+    cfg: &Phase2Config,
+    updates_per_epoch: usize,
+    rng: &mut impl Rng,
+    show_progress: bool,
+) -> Result<Vec<EpochLog>> {
+    let n = labels.len();
+    if feats.rows() != n || n == 0 {
+        return Err(Error::shape(
+            "finetune_q",
+            format!("{} feature rows, {n} labels", feats.rows()),
+        ));
+    }
+    let classes = counts.len();
+    let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); classes];
+    for (i, &c) in labels.iter().enumerate() {
+        let c = c as usize;
+        if c >= classes {
+            return Err(Error::invalid("label", format!("{c} ≥ {classes} classes")));
+        }
+        by_class[c].push(i as u32);
+    }
+    if sampling == Sampling::ClassBalanced {
+        if let Some(c) = by_class.iter().position(Vec::is_empty) {
+            return Err(Error::invalid(
+                "training set",
+                format!("class {c} has no samples"),
+            ));
+        }
+    }
+    let margins = super::phase2::class_loss_margins(
+        be,
+        &Phase2Config {
+            q_loss,
+            ..cfg.clone()
+        },
+        counts,
+    )?;
+    let loss = super::phase2::class_loss_of(q_loss, cfg, margins.as_ref())?;
+    let mut adam = Adam::default();
+    let batch = cfg.batch;
+    let pb = progress::bar(
+        (cfg.epochs * updates_per_epoch) as u64,
+        "fine-tune",
+        show_progress,
+    );
+    let mut logs = Vec::new();
+    for epoch in 0..cfg.epochs {
+        let lr = cfg.lr.at(epoch);
+        let mut losses = Vec::with_capacity(updates_per_epoch);
+        for _ in 0..updates_per_epoch {
+            let idx: Vec<u32> = (0..batch)
+                .map(|_| match sampling {
+                    Sampling::Natural => rng.gen_range(0..n as u32),
+                    Sampling::ClassBalanced => {
+                        let members = &by_class[rng.gen_range(0..classes)];
+                        members[rng.gen_range(0..members.len())]
+                    }
+                })
+                .collect();
+            let y: Vec<u32> = idx.iter().map(|&i| labels[i as usize]).collect();
+            let xb = be.gather_rows(feats, &be.upload_indices(&idx)?)?;
+            let yb = be.upload_indices(&y)?;
+            let logits = q.forward(be, &xb, Mode::Train)?;
+            let (l, dl) = be.class_loss(&logits, &yb, loss)?;
+            q.backward(be, &dl, false)?;
+            adam.step(be, lr, q.params_mut())?;
+            losses.push(l);
+            pb.inc(1);
+        }
+        let mut log = EpochLog::new("finetune", epoch);
+        log.add_mean(be, q_loss.name(), &losses)?;
+        log.check_finite()?;
+        logs.push(log);
+    }
+    pb.finish_and_clear();
+    Ok(logs)
+}
+
+/// Feature-space SMOTE (imbalanced-learn's definition): every class is raised to the majority
+/// count with points `x_i + u·(x_nn − x_i)`, `x_i` a uniformly drawn member, `x_nn` one of its
+/// `k` nearest neighbours within the class (Euclidean), `u ~ U[0, 1)`. Returns the original samples
+/// followed by the synthetic ones.
+pub fn smote(
+    feats: &[f32],
+    dim: usize,
+    labels: &[u32],
+    classes: usize,
+    k: usize,
+    rng: &mut impl Rng,
+) -> Result<(Vec<f32>, Vec<u32>)> {
+    let n = labels.len();
+    if feats.len() != n * dim || k == 0 {
+        return Err(Error::shape(
+            "smote",
+            format!(
+                "{} values for {n} samples of width {dim} (k = {k})",
+                feats.len()
+            ),
+        ));
+    }
+    let x = ArrayView2::from_shape((n, dim), feats)
+        .map_err(|e| Error::shape("smote", e.to_string()))?;
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, &c) in labels.iter().enumerate() {
+        members
+            .get_mut(c as usize)
+            .ok_or_else(|| Error::invalid("label", format!("{c} ≥ {classes} classes")))?
+            .push(i);
+    }
+    let target = members.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out_x = feats.to_vec();
+    let mut out_y = labels.to_vec();
+    for (c, m) in members.iter().enumerate() {
+        let need = target - m.len();
+        if need == 0 {
+            continue;
+        }
+        if m.len() < 2 {
+            return Err(Error::invalid(
+                "smote",
+                format!(
+                    "class {c} has {} sample(s); SMOTE needs at least 2",
+                    m.len()
+                ),
+            ));
+        }
+        let kk = k.min(m.len() - 1);
+        let xc = x.select(Axis(0), m);
+        let nn = nearest_neighbours(&xc, kk);
+        for _ in 0..need {
+            let i = rng.gen_range(0..m.len());
+            let j = nn[i * kk + rng.gen_range(0..kk)];
+            let u: f32 = rng.gen_range(0.0..1.0);
+            let (a, b) = (xc.row(i), xc.row(j));
+            out_x.extend(a.iter().zip(b.iter()).map(|(&a, &b)| a + u * (b - a)));
+            out_y.push(c as u32);
+        }
+    }
+    Ok((out_x, out_y))
+}
+
+/// The `k` nearest other rows of each row (brute force through one product), `n × k` row-major.
+fn nearest_neighbours(x: &Array2<f32>, k: usize) -> Vec<usize> {
+    let n = x.nrows();
+    let sq: Vec<f32> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let gram = x.dot(&x.t());
+    let mut out = Vec::with_capacity(n * k);
+    let mut cand: Vec<(f32, usize)> = Vec::with_capacity(n);
+    for i in 0..n {
+        cand.clear();
+        cand.extend(
+            (0..n)
+                .filter(|&j| j != i)
+                .map(|j| (sq[i] + sq[j] - 2.0 * gram[[i, j]], j)),
+        );
+        cand.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut top: Vec<(f32, usize)> = cand[..k].to_vec();
+        top.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        out.extend(top.into_iter().map(|(_, j)| j));
+    }
+    out
+}

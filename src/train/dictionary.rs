@@ -1,0 +1,309 @@
+//! Feature dictionaries (SPEC §3, Eq. 2): after Phase 1 the streams are frozen (BatchNorm in
+//! inference mode) and each class keeps the features of at most `max_rows` of its training images.
+//! Row `i` of the texture and of the shape dictionary come from the same image.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+use super::sampling::RowLayout;
+use crate::atomic_write::write_atomic;
+use crate::backend::{Backend, DictTensor, HostRows, Precision, Tensor};
+use crate::error::{Error, Result};
+use crate::model::Heads;
+use crate::nn::Mode;
+
+const FORMAT: &str = "convexgan-dictionary-v1";
+
+/// Both streams' dictionaries for every class, class after class, plus what Phase 2 needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dictionary {
+    pub texture: HostRows,
+    pub shape: HostRows,
+    pub d_t: usize,
+    pub d_s: usize,
+    pub layout: RowLayout,
+    /// Class counts `n_c` of the whole training set (for `c_g` and the LDAM margins).
+    pub counts: Vec<usize>,
+    pub seed: u64,
+    /// Identity of the backbone the features came from.
+    pub backbone: String,
+}
+
+/// The dictionary on a backend.
+pub struct DeviceDictionary<B: Backend> {
+    pub texture: DictTensor<B>,
+    pub shape: DictTensor<B>,
+}
+
+/// Features of every row of `x` in inference mode, `(f_t, f_s)` as host vectors.
+pub fn extract_features<B: Backend>(
+    be: &B,
+    heads: &mut Heads<B>,
+    x: &Tensor<B>,
+    batch: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let n = x.rows();
+    let mut ft = Vec::with_capacity(n * heads.d_t());
+    let mut fs = Vec::with_capacity(n * heads.d_s());
+    let all: Vec<u32> = (0..n as u32).collect();
+    for chunk in all.chunks(batch.max(1)) {
+        let idx = be.upload_indices(chunk)?;
+        let xb = be.gather_rows(x, &idx)?;
+        let (t, s) = heads.features(be, &xb, Mode::Eval)?;
+        ft.extend(be.download_f32(&t)?);
+        fs.extend(be.download_f32(&s)?);
+    }
+    Ok((ft, fs))
+}
+
+impl Dictionary {
+    /// Keeps, per class, the features of at most `max_rows` images (all when fewer; a seeded random
+    /// subset when more). `ft`/`fs` are row-major features of the training images with labels `y`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        ft: &[f32],
+        fs: &[f32],
+        d_t: usize,
+        d_s: usize,
+        y: &[u32],
+        classes: usize,
+        max_rows: usize,
+        precision: Precision,
+        seed: u64,
+        backbone: &str,
+    ) -> Result<Self> {
+        let n = y.len();
+        if ft.len() != n * d_t || fs.len() != n * d_s {
+            return Err(Error::shape(
+                "dictionary build",
+                format!(
+                    "{n} labels but {} texture and {} shape values",
+                    ft.len(),
+                    fs.len()
+                ),
+            ));
+        }
+        let mut per_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+        for (i, &c) in y.iter().enumerate() {
+            let c = c as usize;
+            if c >= classes {
+                return Err(Error::invalid(
+                    "label",
+                    format!("label {c} ≥ {classes} classes"),
+                ));
+            }
+            per_class[c].push(i);
+        }
+        let counts: Vec<usize> = per_class.iter().map(Vec::len).collect();
+        if let Some(c) = counts.iter().position(|&n| n == 0) {
+            return Err(Error::invalid(
+                "training set",
+                format!("class {c} has no samples, so it has no dictionary"),
+            ));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut t = Vec::new();
+        let mut s = Vec::new();
+        let mut rows = Vec::with_capacity(classes);
+        for members in &mut per_class {
+            if members.len() > max_rows {
+                members.shuffle(&mut rng);
+                members.truncate(max_rows);
+                members.sort_unstable();
+            }
+            rows.push(members.len());
+            for &i in members.iter() {
+                t.extend_from_slice(&ft[i * d_t..(i + 1) * d_t]);
+                s.extend_from_slice(&fs[i * d_s..(i + 1) * d_s]);
+            }
+        }
+        if let Some(i) = t.iter().chain(&s).position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite(format!("dictionary features (value {i})")));
+        }
+        Ok(Dictionary {
+            texture: HostRows::from_f32(&t, precision),
+            shape: HostRows::from_f32(&s, precision),
+            d_t,
+            d_s,
+            layout: RowLayout::new(rows),
+            counts,
+            seed,
+            backbone: backbone.to_string(),
+        })
+    }
+
+    pub fn classes(&self) -> usize {
+        self.counts.len()
+    }
+    pub fn precision(&self) -> Precision {
+        self.texture.precision()
+    }
+    /// The smallest class dictionary, the cap on `N_s`.
+    pub fn min_rows(&self) -> usize {
+        self.layout.rows.iter().copied().min().unwrap_or(0)
+    }
+
+    pub fn upload<B: Backend>(&self, be: &B) -> Result<DeviceDictionary<B>> {
+        let r = self.layout.total();
+        Ok(DeviceDictionary {
+            texture: be.upload_dict(&self.texture, r, self.d_t)?,
+            shape: be.upload_dict(&self.shape, r, self.d_s)?,
+        })
+    }
+
+    /// Atomic write as safetensors, with the layout and provenance in the metadata.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let dtype = match self.precision() {
+            Precision::F32 => Dtype::F32,
+            Precision::Bf16 => Dtype::BF16,
+            Precision::F16 => Dtype::F16,
+        };
+        let r = self.layout.total();
+        fn view<'a>(
+            rows: &'a HostRows,
+            dtype: Dtype,
+            shape: Vec<usize>,
+            path: &Path,
+        ) -> Result<TensorView<'a>> {
+            TensorView::new(dtype, shape, rows.as_bytes())
+                .map_err(|e| Error::bad_file(path, e.to_string()))
+        }
+        let tensors = vec![
+            (
+                "texture".to_string(),
+                view(&self.texture, dtype, vec![r, self.d_t], path)?,
+            ),
+            (
+                "shape".to_string(),
+                view(&self.shape, dtype, vec![r, self.d_s], path)?,
+            ),
+        ];
+        let json = |v: &[usize]| serde_json::to_string(v).unwrap_or_default();
+        let meta: HashMap<String, String> = [
+            ("format", FORMAT.to_string()),
+            ("counts", json(&self.counts)),
+            ("rows_per_class", json(&self.layout.rows)),
+            ("seed", self.seed.to_string()),
+            ("backbone", self.backbone.clone()),
+            ("precision", self.precision().name().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let bytes = safetensors::serialize(tensors, &Some(meta))
+            .map_err(|e| Error::bad_file(path, format!("cannot serialise: {e}")))?;
+        write_atomic(path, &bytes)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |msg: String| Error::bad_file(path, msg);
+        if path.is_dir() {
+            return Err(bad("is a directory, expected a dictionary file".into()));
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let meta = header
+            .metadata()
+            .clone()
+            .ok_or_else(|| bad("no metadata: not a convexgan dictionary".into()))?;
+        let get = |k: &str| {
+            meta.get(k)
+                .cloned()
+                .ok_or_else(|| bad(format!("metadata '{k}' missing")))
+        };
+        if get("format")? != FORMAT {
+            return Err(bad(format!("format is not {FORMAT}")));
+        }
+        let parse_list = |k: &str| -> Result<Vec<usize>> {
+            serde_json::from_str(&get(k)?).map_err(|e| bad(format!("metadata '{k}': {e}")))
+        };
+        let counts = parse_list("counts")?;
+        let rows = parse_list("rows_per_class")?;
+        let seed: u64 = get("seed")?
+            .parse()
+            .map_err(|e| bad(format!("metadata 'seed': {e}")))?;
+        if counts.len() != rows.len() || counts.is_empty() {
+            return Err(bad(format!(
+                "{} class counts but {} dictionary sizes",
+                counts.len(),
+                rows.len()
+            )));
+        }
+        if let Some(c) = rows
+            .iter()
+            .zip(&counts)
+            .position(|(&r, &n)| r == 0 || r > n)
+        {
+            return Err(bad(format!(
+                "class {c} holds {} rows but has {} training images",
+                rows[c], counts[c]
+            )));
+        }
+        let layout = RowLayout::new(rows);
+        let total = layout.total();
+        let read = |name: &str| -> Result<(HostRows, usize)> {
+            let v = st
+                .tensor(name)
+                .map_err(|_| bad(format!("tensor '{name}' missing")))?;
+            let shape = v.shape();
+            if shape.len() != 2 || shape[0] != total {
+                return Err(bad(format!(
+                    "tensor '{name}' has shape {shape:?}, expected [{total}, d]"
+                )));
+            }
+            let data = v.data();
+            let rows = match v.dtype() {
+                Dtype::F32 => HostRows::F32(
+                    data.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                ),
+                Dtype::BF16 => HostRows::Bf16(
+                    data.chunks_exact(2)
+                        .map(|c| half::bf16::from_le_bytes([c[0], c[1]]))
+                        .collect(),
+                ),
+                Dtype::F16 => HostRows::F16(
+                    data.chunks_exact(2)
+                        .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
+                        .collect(),
+                ),
+                other => return Err(bad(format!("tensor '{name}' has dtype {other:?}"))),
+            };
+            if let Some(i) = (0..rows.len()).find(|&i| !rows.get(i).is_finite()) {
+                return Err(bad(format!(
+                    "tensor '{name}' holds a non-finite value at row {}, column {}",
+                    i / shape[1],
+                    i % shape[1]
+                )));
+            }
+            Ok((rows, shape[1]))
+        };
+        let (texture, d_t) = read("texture")?;
+        let (shape, d_s) = read("shape")?;
+        if texture.precision() != shape.precision() {
+            return Err(bad(
+                "texture and shape dictionaries differ in precision".into()
+            ));
+        }
+        Ok(Dictionary {
+            texture,
+            shape,
+            d_t,
+            d_s,
+            layout,
+            counts,
+            seed,
+            backbone: get("backbone")?,
+        })
+    }
+}

@@ -1,0 +1,292 @@
+//! The stages strung together: data → Phase 1 → features and dictionaries → Phase 2 or a baseline →
+//! evaluation. Each stage is a function so the command line can run them one at a time from a run
+//! directory or all at once.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::baselines::{finetune_q, smote, Sampling};
+use super::dictionary::{extract_features, Dictionary};
+use super::phase1::train_phase1;
+use super::phase2::{train_phase2, Game, Phase2Context};
+use super::EpochLog;
+use crate::backend::{Backend, Tensor};
+use crate::config::{Config, QLoss};
+use crate::data::fmnist::{
+    load_fashion_mnist, make_long_tailed, Dataset, LtCounts, LtSpec, LtSplit,
+};
+use crate::error::{Error, Result};
+use crate::metrics::{evaluate, Metrics};
+use crate::model::Heads;
+use crate::nn::Mlp;
+
+/// Identity of the backbone in front of the heads (SPEC §1: identity on pixels for Fashion-MNIST).
+pub const IDENTITY_BACKBONE: &str = "identity:pixels/255";
+
+/// Seeds of the independent random streams of a run, derived from the run seed so that changing
+/// one stage (say, the number of Phase 2 epochs) does not shift the numbers another stage sees.
+pub fn stage_rng(seed: u64, stage: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stage);
+    rng
+}
+pub const STREAM_INIT: u64 = 1;
+pub const STREAM_PHASE1: u64 = 2;
+pub const STREAM_PHASE2: u64 = 3;
+pub const STREAM_BASELINE: u64 = 4;
+pub const STREAM_SMOTE: u64 = 5;
+
+/// The long-tailed training split and the test set of a configuration.
+pub struct Data {
+    pub split: LtSplit,
+    pub test: Dataset,
+}
+
+pub fn load_data(cfg: &Config) -> Result<Data> {
+    let (full, mut test) = load_fashion_mnist(&cfg.data.dir)?;
+    let counts = match &cfg.data.class_counts {
+        Some(c) => LtCounts::Explicit(c.clone()),
+        None => LtCounts::Exponential {
+            n_max: cfg.data.n_max,
+            ratio: cfg.data.imbalance,
+        },
+    };
+    let split = make_long_tailed(
+        &full,
+        &LtSpec {
+            counts,
+            val_per_class: cfg.data.val_per_class,
+            seed: cfg.seed,
+        },
+    )?;
+    if let Some(limit) = cfg.data.test_limit {
+        let idx: Vec<usize> = (0..test.n.min(limit)).collect();
+        test = test.select(&idx)?;
+    }
+    Ok(Data { split, test })
+}
+
+/// Phase 1 from a fresh initialisation; returns the trained heads and the epoch logs.
+pub fn run_phase1<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    train: &Dataset,
+    show_progress: bool,
+) -> Result<(Heads<B>, Vec<EpochLog>)> {
+    let mut init = stage_rng(cfg.seed, STREAM_INIT);
+    let mut heads = Heads::new(be, &cfg.model, train.dim, train.classes, &mut init)?;
+    let x = be.upload_f32(&train.x, train.n, train.dim)?;
+    let mut rng = stage_rng(cfg.seed, STREAM_PHASE1);
+    let logs = train_phase1(
+        be,
+        &mut heads,
+        &x,
+        &train.y,
+        &cfg.phase1,
+        &mut rng,
+        show_progress,
+    )?;
+    Ok((heads, logs))
+}
+
+/// Frozen features of the whole training set, `N × (d_t + d_s)` on the backend, and the dictionary
+/// built from them.
+pub struct Features<B: Backend> {
+    pub all: Tensor<B>,
+    pub host: Vec<f32>,
+    pub dict: Dictionary,
+}
+
+pub fn build_features<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    heads: &mut Heads<B>,
+    train: &Dataset,
+) -> Result<Features<B>> {
+    let x = be.upload_f32(&train.x, train.n, train.dim)?;
+    let (ft, fs) = extract_features(be, heads, &x, 1024)?;
+    let (d_t, d_s) = (heads.d_t(), heads.d_s());
+    let dict = Dictionary::build(
+        &ft,
+        &fs,
+        d_t,
+        d_s,
+        &train.y,
+        train.classes,
+        cfg.dict.max_rows_per_class,
+        cfg.dict.precision,
+        cfg.seed,
+        IDENTITY_BACKBONE,
+    )?;
+    let mut host = Vec::with_capacity(train.n * (d_t + d_s));
+    for i in 0..train.n {
+        host.extend_from_slice(&ft[i * d_t..(i + 1) * d_t]);
+        host.extend_from_slice(&fs[i * d_s..(i + 1) * d_s]);
+    }
+    let all = be.upload_f32(&host, train.n, d_t + d_s)?;
+    Ok(Features { all, host, dict })
+}
+
+/// Every way of producing the final Q that `compare` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    /// (a) Phase 1 alone, cross-entropy.
+    Phase1,
+    /// (b) Q fine-tuned on real features with a re-weighting loss (focal or LDAM).
+    Reweight(QLoss),
+    /// Q fine-tuned with cross-entropy on class-balanced batches of real features.
+    Balanced,
+    /// (c) Q fine-tuned with cross-entropy on SMOTE-balanced features (k = 5).
+    Smote,
+    /// (d) Convex-GAN, Q fine-tuned with the given loss.
+    ConvexGan(QLoss),
+}
+
+impl Method {
+    pub fn label(self) -> String {
+        match self {
+            Method::Phase1 => "Phase 1 only (CE)".into(),
+            Method::Reweight(l) => format!("{} fine-tune, real only", l.name()),
+            Method::Balanced => "class-balanced CE fine-tune".into(),
+            Method::Smote => "SMOTE (k=5) + CE fine-tune".into(),
+            Method::ConvexGan(l) => format!("Convex-GAN, Q loss {}", l.name()),
+        }
+    }
+
+    /// The comparison of the pipeline issue: baselines (a)–(c), then Convex-GAN with each Q loss.
+    pub fn all() -> Vec<Method> {
+        vec![
+            Method::Phase1,
+            Method::Reweight(QLoss::Focal),
+            Method::Reweight(QLoss::Ldam),
+            Method::Balanced,
+            Method::Smote,
+            Method::ConvexGan(QLoss::Mse),
+            Method::ConvexGan(QLoss::Focal),
+            Method::ConvexGan(QLoss::Ldam),
+            Method::ConvexGan(QLoss::Ce),
+        ]
+    }
+}
+
+/// Q updates per epoch in Phase 2: `ceil(N / B)` iterations, two Q updates each (real, generated).
+/// Baselines make the same number of updates.
+pub fn q_updates_per_epoch(n_train: usize, batch: usize) -> usize {
+    2 * n_train.div_ceil(batch).max(1)
+}
+
+/// Trains the final Q of `method`, starting from the Phase 1 heads' Q.
+pub fn run_method<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    heads: &Heads<B>,
+    train: &Dataset,
+    feats: &Features<B>,
+    method: Method,
+    show_progress: bool,
+) -> Result<(Mlp<B>, Vec<EpochLog>)> {
+    let mut q = heads.q.clone();
+    let counts = &feats.dict.counts;
+    let p2 = &cfg.phase2;
+    let updates = q_updates_per_epoch(train.n, p2.batch);
+    let mut rng = stage_rng(cfg.seed, STREAM_BASELINE);
+    let logs = match method {
+        Method::Phase1 => Vec::new(),
+        Method::Reweight(loss) => finetune_q(
+            be,
+            &mut q,
+            &feats.all,
+            &train.y,
+            counts,
+            loss,
+            Sampling::Natural,
+            p2,
+            updates,
+            &mut rng,
+            show_progress,
+        )?,
+        Method::Balanced => finetune_q(
+            be,
+            &mut q,
+            &feats.all,
+            &train.y,
+            counts,
+            QLoss::Ce,
+            Sampling::ClassBalanced,
+            p2,
+            updates,
+            &mut rng,
+            show_progress,
+        )?,
+        Method::Smote => {
+            let d = feats.dict.d_t + feats.dict.d_s;
+            let mut srng = stage_rng(cfg.seed, STREAM_SMOTE);
+            let (x, y) = smote(&feats.host, d, &train.y, train.classes, 5, &mut srng)?;
+            let xs = be.upload_f32(&x, y.len(), d)?;
+            let balanced: Vec<usize> = vec![y.len() / train.classes; train.classes];
+            finetune_q(
+                be,
+                &mut q,
+                &xs,
+                &y,
+                &balanced,
+                QLoss::Ce,
+                Sampling::Natural,
+                p2,
+                updates,
+                &mut rng,
+                show_progress,
+            )?
+        }
+        Method::ConvexGan(loss) => {
+            let mut p2 = p2.clone();
+            p2.q_loss = loss;
+            let (game, logs) =
+                run_convex_gan(be, cfg, &p2, q, train.n, &feats.dict, show_progress)?;
+            return Ok((game.q, logs));
+        }
+    };
+    Ok((q, logs))
+}
+
+/// Phase 2 on an uploaded dictionary from Q's Phase 1 state.
+pub fn run_convex_gan<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    p2: &crate::config::Phase2Config,
+    q: Mlp<B>,
+    n_train: usize,
+    dict: &Dictionary,
+    show_progress: bool,
+) -> Result<(Game<B>, Vec<EpochLog>)> {
+    let dev = dict.upload(be)?;
+    let ctx = Phase2Context::new(be, dict, &dev, p2)?;
+    let mut init = stage_rng(cfg.seed, STREAM_INIT + 100);
+    let mut game = Game::new(be, &cfg.model, dict, p2.ns, q, &mut init)?;
+    let mut rng = stage_rng(cfg.seed, STREAM_PHASE2);
+    let logs = train_phase2(be, &mut game, &ctx, n_train, &mut rng, show_progress)?;
+    Ok((game, logs))
+}
+
+/// Test metrics of `heads` with `q` as the main classifier.
+pub fn evaluate_q<B: Backend>(
+    be: &B,
+    heads: &Heads<B>,
+    q: &Mlp<B>,
+    test: &Dataset,
+) -> Result<Metrics> {
+    let mut h = heads.clone();
+    h.q = q.clone();
+    let mut scores = Vec::with_capacity(test.n * test.classes);
+    let idx: Vec<u32> = (0..test.n as u32).collect();
+    let x = be.upload_f32(&test.x, test.n, test.dim)?;
+    for chunk in idx.chunks(1024) {
+        let xb = be.gather_rows(&x, &be.upload_indices(chunk)?)?;
+        scores.extend(be.download_f32(&h.predict(be, &xb)?)?);
+    }
+    if scores.iter().any(|v| !v.is_finite()) {
+        return Err(Error::NonFinite("test logits".into()));
+    }
+    evaluate(&scores, &test.y, test.classes)
+}
