@@ -232,7 +232,7 @@ impl Config {
         if self.phase2.d_every == 0 {
             return bad("phase2.d_every", "must be at least 1");
         }
-        if !(self.data.imbalance >= 1.0) {
+        if self.data.imbalance.is_nan() || self.data.imbalance < 1.0 {
             return bad("data.imbalance (--imbalance)", "must be ≥ 1");
         }
         if self.model.stream_widths.is_empty() {

@@ -17,10 +17,19 @@ fn convexgan(args: &[&str], run_dir: &Path) -> Output {
 
 fn assert_clean_failure(out: &Output, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "the program panicked: {stderr}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "the program panicked: {stderr}"
+    );
     for n in needles {
-        assert!(stderr.contains(n), "stderr does not mention {n:?}: {stderr}");
+        assert!(
+            stderr.contains(n),
+            "stderr does not mention {n:?}: {stderr}"
+        );
     }
 }
 
@@ -54,11 +63,18 @@ fn idx_labels(labels: &[u8]) -> Vec<u8> {
 fn write_small_dataset(dir: &Path, per_class: u32, labels_short_by: usize) {
     let n = per_class * 10;
     let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    let img = |i: u32, p: usize| (((i % 10) as usize * 25 + p * 7 + (i as usize / 10) * 3) % 256) as u8;
+    let img =
+        |i: u32, p: usize| (((i % 10) as usize * 25 + p * 7 + (i as usize / 10) * 3) % 256) as u8;
     gz(&dir.join("train-images-idx3-ubyte.gz"), &idx_images(n, img));
-    gz(&dir.join("train-labels-idx1-ubyte.gz"), &idx_labels(&labels[..labels.len() - labels_short_by]));
+    gz(
+        &dir.join("train-labels-idx1-ubyte.gz"),
+        &idx_labels(&labels[..labels.len() - labels_short_by]),
+    );
     gz(&dir.join("t10k-images-idx3-ubyte.gz"), &idx_images(50, img));
-    gz(&dir.join("t10k-labels-idx1-ubyte.gz"), &idx_labels(&labels[..50]));
+    gz(
+        &dir.join("t10k-labels-idx1-ubyte.gz"),
+        &idx_labels(&labels[..50]),
+    );
 }
 
 /// The tiny preset with a 5-per-class validation split, for the small data sets above.
@@ -101,7 +117,10 @@ fn truncated_and_corrupt_gzip() {
     std::fs::write(&img, &garbage).unwrap();
     let out = convexgan(&["phase1", "--config", cfg.to_str().unwrap()], run.path());
     assert_clean_failure(&out, &["train-images-idx3-ubyte.gz"]);
-    assert!(!run.path().join("phase1.safetensors").exists(), "no checkpoint may be left behind");
+    assert!(
+        !run.path().join("phase1.safetensors").exists(),
+        "no checkpoint may be left behind"
+    );
 }
 
 #[test]
@@ -121,7 +140,13 @@ fn class_counts_above_what_the_data_holds() {
     write_small_dataset(data.path(), 60, 0);
     let cfg = small_config(run.path(), data.path());
     let out = convexgan(
-        &["phase1", "--config", cfg.to_str().unwrap(), "--class-counts", "40,30,25,20,15,12,10,9,8,70"],
+        &[
+            "phase1",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--class-counts",
+            "40,30,25,20,15,12,10,9,8,70",
+        ],
         run.path(),
     );
     assert_clean_failure(&out, &["class 9"]);
@@ -134,9 +159,17 @@ fn ns_above_the_smallest_dictionary() {
     write_small_dataset(data.path(), 60, 0);
     let cfg = small_config(run.path(), data.path());
     let ok = convexgan(&["phase1", "--config", cfg.to_str().unwrap()], run.path());
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let ok = convexgan(&["build-dict"], run.path());
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let out = convexgan(&["phase2", "--ns", "500"], run.path());
     assert_clean_failure(&out, &["--ns", "500", "class 9"]);
 }

@@ -43,7 +43,12 @@ fn mlp_backward_matches_finite_differences() {
     let out = net.forward(&be, &xt, Mode::Train).unwrap();
     let (_, dl) = be.class_loss(&out, &y, ClassLoss::Ce).unwrap();
     let dx = net.backward(&be, &dl, true).unwrap().unwrap();
-    assert_close("d loss / d x", &be.download(&dx).unwrap(), &fd_grad(|x| loss_of(&base, x), &x0, 1e-6), 1e-6);
+    assert_close(
+        "d loss / d x",
+        &be.download(&dx).unwrap(),
+        &fd_grad(|x| loss_of(&base, x), &x0, 1e-6),
+        1e-6,
+    );
 
     for (pi, p) in net.params().iter().enumerate() {
         let g = be.download(p.grad.as_ref().unwrap()).unwrap();
@@ -69,15 +74,23 @@ fn train_steps(seed: u64) -> Vec<Vec<f32>> {
     let mut r = rng(seed + 1);
     let mut adam = Adam::default();
     for _ in 0..5 {
-        let x: Vec<f32> = rand_vec(&mut r, 8 * 5, 1.0).iter().map(|&v| v as f32).collect();
+        let x: Vec<f32> = rand_vec(&mut r, 8 * 5, 1.0)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
         let y = be.upload_indices(&rand_labels(&mut r, 8, 3)).unwrap();
         let xt = be.upload(&x, 8, 5).unwrap();
         let out = net.forward(&be, &xt, Mode::Train).unwrap();
-        let (_, dl) = be.class_loss(&out, &y, ClassLoss::Focal { gamma: 2.0 }).unwrap();
+        let (_, dl) = be
+            .class_loss(&out, &y, ClassLoss::Focal { gamma: 2.0 })
+            .unwrap();
         net.backward(&be, &dl, false).unwrap();
         adam.step(&be, 1e-2, net.params_mut()).unwrap();
     }
-    net.params().iter().map(|p| be.download(&p.value).unwrap()).collect()
+    net.params()
+        .iter()
+        .map(|p| be.download(&p.value).unwrap())
+        .collect()
 }
 
 #[test]
@@ -88,7 +101,10 @@ fn same_seed_gives_bit_identical_parameters() {
     for (i, (pa, pb)) in a.iter().zip(&b).enumerate() {
         let bits_a: Vec<u32> = pa.iter().map(|v| v.to_bits()).collect();
         let bits_b: Vec<u32> = pb.iter().map(|v| v.to_bits()).collect();
-        assert_eq!(bits_a, bits_b, "parameter {i} differs between two runs with the same seed");
+        assert_eq!(
+            bits_a, bits_b,
+            "parameter {i} differs between two runs with the same seed"
+        );
     }
     assert_ne!(a, c, "a different seed should give different parameters");
 }
@@ -100,7 +116,13 @@ fn param_store_round_trip_and_errors() {
     let path = dir.path().join("net.safetensors");
     let mut net = stack(&be, 5);
     // Move the running averages away from their initial values so the round trip checks them.
-    let x = be.upload(&(0..40).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), 8, 5).unwrap();
+    let x = be
+        .upload(
+            &(0..40).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(),
+            8,
+            5,
+        )
+        .unwrap();
     net.forward(&be, &x, Mode::Train).unwrap();
     let mut store = ParamStore::new();
     net.export(&be, &mut store).unwrap();
@@ -110,23 +132,44 @@ fn param_store_round_trip_and_errors() {
     assert_eq!(loaded.tensors, store.tensors);
     let mut other = stack(&be, 99);
     other.import(&be, &loaded).unwrap();
-    let y1 = be.download(&net.forward(&be, &x, Mode::Eval).unwrap()).unwrap();
-    let y2 = be.download(&other.forward(&be, &x, Mode::Eval).unwrap()).unwrap();
-    assert_eq!(y1, y2, "a loaded network must compute exactly what the saved one did");
+    let y1 = be
+        .download(&net.forward(&be, &x, Mode::Eval).unwrap())
+        .unwrap();
+    let y2 = be
+        .download(&other.forward(&be, &x, Mode::Eval).unwrap())
+        .unwrap();
+    assert_eq!(
+        y1, y2,
+        "a loaded network must compute exactly what the saved one did"
+    );
 
     // A missing tensor is named, with the file.
     let mut missing = store.clone();
     missing.tensors.remove("net.0.weight");
     missing.save(&path).unwrap();
-    let err = other.import(&be, &ParamStore::load(&path).unwrap()).err().unwrap().to_string();
-    assert!(err.contains("net.0.weight") && err.contains("missing") && err.contains("net.safetensors"), "{err}");
+    let err = other
+        .import(&be, &ParamStore::load(&path).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("net.0.weight") && err.contains("missing") && err.contains("net.safetensors"),
+        "{err}"
+    );
 
     // A wrongly shaped tensor is named with both shapes.
     let mut wrong = store.clone();
     wrong.put("net.2.bias", vec![1, 5], vec![0.0; 5]);
     wrong.save(&path).unwrap();
-    let err = other.import(&be, &ParamStore::load(&path).unwrap()).err().unwrap().to_string();
-    assert!(err.contains("net.2.bias") && err.contains("[1, 5]") && err.contains("[1, 4]"), "{err}");
+    let err = other
+        .import(&be, &ParamStore::load(&path).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("net.2.bias") && err.contains("[1, 5]") && err.contains("[1, 4]"),
+        "{err}"
+    );
 
     // Not a safetensors file, and a directory.
     std::fs::write(&path, b"not safetensors").unwrap();

@@ -22,9 +22,27 @@ fn generated_features_are_convex_combinations_of_their_class_rows() {
     let mut r = common::rng(5);
     let (n, d_t, d_s, classes) = (60, 6, 4, 3);
     let y: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
-    let ft: Vec<f32> = common::rand_vec(&mut r, n * d_t, 2.0).iter().map(|&v| v as f32).collect();
-    let fs: Vec<f32> = common::rand_vec(&mut r, n * d_s, 2.0).iter().map(|&v| v as f32).collect();
-    let dict = Dictionary::build(&ft, &fs, d_t, d_s, &y, classes, 15, Precision::F32, 0, "test").unwrap();
+    let ft: Vec<f32> = common::rand_vec(&mut r, n * d_t, 2.0)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let fs: Vec<f32> = common::rand_vec(&mut r, n * d_s, 2.0)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let dict = Dictionary::build(
+        &ft,
+        &fs,
+        d_t,
+        d_s,
+        &y,
+        classes,
+        15,
+        Precision::F32,
+        0,
+        "test",
+    )
+    .unwrap();
     let dev = dict.upload(&be).unwrap();
     let mut cfg = Config::tiny();
     cfg.phase2.ns = 5;
@@ -41,11 +59,18 @@ fn generated_features_are_convex_combinations_of_their_class_rows() {
 
     let labels: Vec<u32> = (0..16).map(|b| b % 3).collect();
     let rows = sample_rows(&mut r, &dict.layout, &labels, 5).unwrap();
-    let z: Vec<f32> = common::rand_vec(&mut r, 16 * cfg.model.z_dim, 1.0).iter().map(|&v| v as f32).collect();
+    let z: Vec<f32> = common::rand_vec(&mut r, 16 * cfg.model.z_dim, 1.0)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
     let z = be.upload_f32(&z, 16, cfg.model.z_dim).unwrap();
-    let onehot = be.onehot(&be.upload_indices(&labels).unwrap(), classes).unwrap();
+    let onehot = be
+        .onehot(&be.upload_indices(&labels).unwrap(), classes)
+        .unwrap();
     let idx = be.upload_indices(&rows).unwrap();
-    let (out, _) = game.generate(&be, &ctx, &z, &onehot, &idx, Mode::Eval).unwrap();
+    let (out, _) = game
+        .generate(&be, &ctx, &z, &onehot, &idx, Mode::Eval)
+        .unwrap();
     let w = be.download_f32(&out.w).unwrap();
     let gt = be.download_f32(&out.f_t).unwrap();
     let gs = be.download_f32(&out.f_s).unwrap();
@@ -57,7 +82,10 @@ fn generated_features_are_convex_combinations_of_their_class_rows() {
         let c = labels[b] as usize;
         for &i in set {
             let i = i as usize;
-            assert!(i >= layout.offsets[c] && i < layout.offsets[c] + layout.rows[c], "row {i} is not of class {c}");
+            assert!(
+                i >= layout.offsets[c] && i < layout.offsets[c] + layout.rows[c],
+                "row {i} is not of class {c}"
+            );
         }
         for half in 0..2 {
             let ws = &w[b * 10 + half * 5..b * 10 + half * 5 + 5];
@@ -71,7 +99,10 @@ fn generated_features_are_convex_combinations_of_their_class_rows() {
                 let lo = vals.iter().cloned().fold(f32::INFINITY, f32::min) - 1e-5;
                 let hi = vals.iter().cloned().fold(f32::NEG_INFINITY, f32::max) + 1e-5;
                 let g = gen[b * d + j];
-                assert!(g >= lo && g <= hi, "sample {b} column {j}: {g} outside [{lo}, {hi}]");
+                assert!(
+                    g >= lo && g <= hi,
+                    "sample {b} column {j}: {g} outside [{lo}, {hi}]"
+                );
             }
         }
     }
@@ -79,7 +110,11 @@ fn generated_features_are_convex_combinations_of_their_class_rows() {
 
 /// Splits one synthetic draw into a long-tailed training set and a balanced test set that share
 /// the class centres.
-fn synthetic_problem(train_counts: &[usize], test_per_class: usize, seed: u64) -> (Dataset, Dataset) {
+fn synthetic_problem(
+    train_counts: &[usize],
+    test_per_class: usize,
+    seed: u64,
+) -> (Dataset, Dataset) {
     let total: Vec<usize> = train_counts.iter().map(|&n| n + test_per_class).collect();
     let full = synthetic_blobs(train_counts.len(), 16, &total, seed).unwrap();
     let by_class = full.indices_by_class();
@@ -108,9 +143,23 @@ fn phase2_raises_recall_of_the_rarest_class() {
     let (mut heads, _) = run_phase1(&be, &cfg, &train, false).unwrap();
     let feats = build_features(&be, &cfg, &mut heads, &train).unwrap();
     let before = evaluate_q(&be, &heads, &heads.q, &test).unwrap();
-    let (q, logs) = run_method(&be, &cfg, &heads, &train, &feats, Method::ConvexGan(QLoss::Ce), false).unwrap();
+    let (q, logs) = run_method(
+        &be,
+        &cfg,
+        &heads,
+        &train,
+        &feats,
+        Method::ConvexGan(QLoss::Ce),
+        false,
+    )
+    .unwrap();
     let after = evaluate_q(&be, &heads, &q, &test).unwrap();
-    eprintln!("recall before {:?}\nrecall after  {:?}\nlogs {:?}", before.recall, after.recall, logs.last());
+    eprintln!(
+        "recall before {:?}\nrecall after  {:?}\nlogs {:?}",
+        before.recall,
+        after.recall,
+        logs.last()
+    );
     assert!(
         after.recall[3] > before.recall[3],
         "rarest-class recall did not rise: {:.3} → {:.3}",
@@ -141,32 +190,61 @@ fn command_line_run_end_to_end_on_a_subset() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "run failed: {stderr}");
-    for f in ["config.toml", "phase1.safetensors", "dictionary.safetensors", "phase2.safetensors", "metrics.json", "report.md", "recall.png"] {
+    for f in [
+        "config.toml",
+        "phase1.safetensors",
+        "dictionary.safetensors",
+        "phase2.safetensors",
+        "metrics.json",
+        "report.md",
+        "recall.png",
+    ] {
         let p = dir.path().join(f);
-        assert!(p.metadata().map(|m| m.len() > 0).unwrap_or(false), "{f} missing or empty");
+        assert!(
+            p.metadata().map(|m| m.len() > 0).unwrap_or(false),
+            "{f} missing or empty"
+        );
     }
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("metrics.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("metrics.json")).unwrap()).unwrap();
     for key in ["phase1", "convex_gan"] {
         let mm = &m[key];
         let conf: Vec<Vec<f64>> = serde_json::from_value(mm["confusion"].clone()).unwrap();
         let total: f64 = conf.iter().flatten().sum();
-        assert_eq!(total, 2000.0, "{key}: confusion matrix counts {total} test images");
+        assert_eq!(
+            total, 2000.0,
+            "{key}: confusion matrix counts {total} test images"
+        );
         let trace: f64 = (0..10).map(|i| conf[i][i]).sum();
-        let recall: Vec<f64> = (0..10).map(|i| conf[i][i] / conf[i].iter().sum::<f64>()).collect();
+        let recall: Vec<f64> = (0..10)
+            .map(|i| conf[i][i] / conf[i].iter().sum::<f64>())
+            .collect();
         let top1 = mm["top1"].as_f64().unwrap();
         let acsa = mm["acsa"].as_f64().unwrap();
         let gm = mm["gm"].as_f64().unwrap();
-        assert!((top1 - trace / total).abs() < 1e-12, "{key}: top-1 {top1} vs trace/total");
+        assert!(
+            (top1 - trace / total).abs() < 1e-12,
+            "{key}: top-1 {top1} vs trace/total"
+        );
         let mean: f64 = recall.iter().sum::<f64>() / 10.0;
-        assert!((acsa - mean).abs() < 1e-12, "{key}: ACSA {acsa} vs mean recall {mean}");
-        let geo = if recall.iter().any(|&r| r == 0.0) {
+        assert!(
+            (acsa - mean).abs() < 1e-12,
+            "{key}: ACSA {acsa} vs mean recall {mean}"
+        );
+        let geo = if recall.contains(&0.0) {
             0.0
         } else {
             (recall.iter().map(|r| r.ln()).sum::<f64>() / 10.0).exp()
         };
         assert!((gm - geo).abs() < 1e-9, "{key}: GM {gm} vs {geo}");
-        assert!(top1 > 0.3, "{key}: top-1 {top1} is no better than chance by a margin");
+        assert!(
+            top1 > 0.3,
+            "{key}: top-1 {top1} is no better than chance by a margin"
+        );
     }
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
-    assert!(report.contains("ACSA") && report.contains("Convex-GAN"), "{report}");
+    assert!(
+        report.contains("ACSA") && report.contains("Convex-GAN"),
+        "{report}"
+    );
 }

@@ -53,7 +53,10 @@ fn sampled_rows_are_distinct_and_of_the_right_class() {
         let c = classes[b] as usize;
         let (lo, hi) = (layout.offsets[c], layout.offsets[c] + layout.rows[c]);
         for &i in set {
-            assert!((lo..hi).contains(&(i as usize)), "sample {b} of class {c} drew row {i}");
+            assert!(
+                (lo..hi).contains(&(i as usize)),
+                "sample {b} of class {c} drew row {i}"
+            );
         }
         let mut s = set.to_vec();
         s.sort_unstable();
@@ -71,6 +74,8 @@ fn sampled_rows_are_distinct_and_of_the_right_class() {
 fn too_many_rows_is_a_clear_error() {
     let layout = RowLayout::new(vec![7, 3, 12]);
     let mut r = common::rng(1);
-    let err = sample_rows(&mut r, &layout, &[0, 1], 4).unwrap_err().to_string();
+    let err = sample_rows(&mut r, &layout, &[0, 1], 4)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--ns") && err.contains("class 1"), "{err}");
 }

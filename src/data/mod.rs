@@ -1,1 +1,11 @@
-//! (in progress)
+//! Data sets: the IDX reader, Fashion-MNIST with its long-tailed split (SPEC §6), and a synthetic
+//! imbalanced problem for fast tests.
+
+pub mod fmnist;
+pub mod idx;
+
+pub use fmnist::{
+    exponential_counts, load_fashion_mnist, make_long_tailed, subset_per_class, synthetic_blobs,
+    Dataset, LtCounts, LtSpec, LtSplit, DEFAULT_DATA_DIR, FMNIST_CLASSES,
+};
+pub use idx::{read_idx_images, read_idx_labels, read_idx_u8, Images};

@@ -71,8 +71,7 @@ impl LrSchedule {
     pub fn at(&self, epoch: usize) -> f64 {
         self.drops
             .iter()
-            .filter(|(e, _)| epoch >= *e)
-            .last()
+            .rfind(|(e, _)| epoch >= *e)
             .map(|&(_, lr)| lr)
             .unwrap_or(self.base)
     }

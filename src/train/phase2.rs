@@ -214,7 +214,7 @@ impl<B: Backend> Game<B> {
         let rows_g = sample_rows(rng, layout, &c_g, ns)?;
         let z_g = normal_noise(rng, batch, self.g.z_dim);
 
-        let d_turn = self.iteration % cfg.d_every == 0;
+        let d_turn = self.iteration.is_multiple_of(cfg.d_every);
         self.iteration += 1;
 
         // 1–2: Q and D on real, then on generated samples of the same classes with G fixed.

@@ -60,15 +60,24 @@ pub fn rel_err(got: &[f64], want: &[f64]) -> f64 {
 /// Asserts `rel_err(got, want) <= tol`, failing with the worst element's index and both values.
 pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
     let err = rel_err(got, want);
-    if !(err <= tol) {
+    // Written so that a NaN error fails too.
+    if err.partial_cmp(&tol) != Some(std::cmp::Ordering::Less) && err != tol {
         let (i, g, w) = got
             .iter()
             .zip(want)
             .enumerate()
             .map(|(i, (g, w))| (i, *g, *w))
             .max_by(|a, b| {
-                let da = if a.1.is_finite() { (a.1 - a.2).abs() } else { f64::INFINITY };
-                let db = if b.1.is_finite() { (b.1 - b.2).abs() } else { f64::INFINITY };
+                let da = if a.1.is_finite() {
+                    (a.1 - a.2).abs()
+                } else {
+                    f64::INFINITY
+                };
+                let db = if b.1.is_finite() {
+                    (b.1 - b.2).abs()
+                } else {
+                    f64::INFINITY
+                };
                 da.total_cmp(&db)
             })
             .unwrap_or((0, f64::NAN, f64::NAN));

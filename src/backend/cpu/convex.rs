@@ -1,9 +1,105 @@
 //! Reference for the convex family: Eq. 3's batched convex combination of dictionary rows, its
 //! backward to G's logits, and the gather of real dictionary rows.
+//!
+//! Dictionary values are widened from their storage precision (f32/bf16/f16) element by element
+//! and every sum accumulates in the compute type `T` (SPEC §3: never narrower than f32).
 
-use super::Cpu;
-use crate::backend::{ConvexOut, DictTensor, Indices, Scalar, Tensor};
-use crate::error::Result;
+use ndarray::Array2;
+
+use super::lsgan::softmax_into;
+use super::{tensor, Cpu};
+use crate::backend::{ConvexOut, DictTensor, HostRows, Indices, Scalar, Tensor};
+use crate::error::{Error, Result};
+
+/// Checks shared by the forward and the backward; returns `N_s`.
+fn check_batch<T: Scalar>(
+    op: &'static str,
+    batch: usize,
+    weight_cols: usize,
+    dict_t: &DictTensor<Cpu<T>>,
+    dict_s: &DictTensor<Cpu<T>>,
+    rows: &Indices<Cpu<T>>,
+) -> Result<usize> {
+    if weight_cols == 0 || !weight_cols.is_multiple_of(2) {
+        return Err(Error::shape(
+            op,
+            format!("logits/weights have {weight_cols} columns, expected a positive even 2·N_s"),
+        ));
+    }
+    let ns = weight_cols / 2;
+    if dict_t.rows != dict_s.rows {
+        return Err(Error::shape(
+            op,
+            format!(
+                "dict_t has {} rows but dict_s has {}: row i of both must come from one image",
+                dict_t.rows, dict_s.rows
+            ),
+        ));
+    }
+    if rows.len != batch * ns {
+        return Err(Error::shape(
+            op,
+            format!(
+                "rows holds {} indices, expected B·N_s = {batch}·{ns} = {}",
+                rows.len,
+                batch * ns
+            ),
+        ));
+    }
+    check_indices(op, &rows.buf, dict_t.rows)?;
+    Ok(ns)
+}
+
+fn check_indices(op: &'static str, rows: &[u32], n_rows: usize) -> Result<()> {
+    if let Some((i, &r)) = rows.iter().enumerate().find(|(_, &r)| r as usize >= n_rows) {
+        return Err(Error::shape(
+            op,
+            format!("rows[{i}] = {r} out of range for a dictionary of {n_rows} rows"),
+        ));
+    }
+    Ok(())
+}
+
+/// `out[b] = Σ_k w[b, k] · dict[rows[b·N_s + k]]`.
+fn combine<T: Scalar>(w: &Array2<T>, dict: &HostRows, cols: usize, rows: &[u32]) -> Array2<T> {
+    let (batch, ns) = w.dim();
+    let mut out = Array2::<T>::zeros((batch, cols));
+    for b in 0..batch {
+        let mut acc = out.row_mut(b);
+        for k in 0..ns {
+            let wk = w[[b, k]];
+            let base = rows[b * ns + k] as usize * cols;
+            for (c, a) in acc.iter_mut().enumerate() {
+                *a += wk * T::of_f32(dict.get(base + c));
+            }
+        }
+    }
+    out
+}
+
+/// `g[b, k] = <d_f[b], dict[rows[b·N_s + k]]>`: the gradient with respect to the convex weights.
+fn weight_grad<T: Scalar>(
+    d_f: &Array2<T>,
+    dict: &HostRows,
+    cols: usize,
+    rows: &[u32],
+    ns: usize,
+) -> Array2<T> {
+    let batch = d_f.nrows();
+    let mut g = Array2::<T>::zeros((batch, ns));
+    for b in 0..batch {
+        let df = d_f.row(b);
+        for k in 0..ns {
+            let base = rows[b * ns + k] as usize * cols;
+            let mut acc = T::zero();
+            for (c, &d) in df.iter().enumerate() {
+                acc += d * T::of_f32(dict.get(base + c));
+            }
+            g[[b, k]] = acc;
+        }
+    }
+    g
+}
 
 pub fn convex_combine_fwd<T: Scalar>(
     logits: &Tensor<Cpu<T>>,
@@ -11,13 +107,33 @@ pub fn convex_combine_fwd<T: Scalar>(
     dict_s: &DictTensor<Cpu<T>>,
     rows: &Indices<Cpu<T>>,
 ) -> Result<ConvexOut<Cpu<T>>> {
-    todo!(
-        "{:?}{}{}{}",
-        logits,
-        dict_t.rows(),
-        dict_s.rows(),
-        rows.len()
-    )
+    const OP: &str = "convex_combine_fwd";
+    let batch = logits.rows;
+    let ns = check_batch(OP, batch, logits.cols, dict_t, dict_s, rows)?;
+
+    let mut w = Array2::<T>::zeros((batch, 2 * ns));
+    for b in 0..batch {
+        let z = logits.buf.row(b);
+        let mut wr = w.row_mut(b);
+        // The two streams get independent softmaxes over their own halves.
+        for half in 0..2 {
+            let zs: Vec<T> = z.iter().skip(half * ns).take(ns).copied().collect();
+            let mut ws = vec![T::zero(); ns];
+            softmax_into(&zs, &mut ws);
+            for (k, v) in ws.into_iter().enumerate() {
+                wr[half * ns + k] = v;
+            }
+        }
+    }
+    let w_t = w.slice(ndarray::s![.., ..ns]).to_owned();
+    let w_s = w.slice(ndarray::s![.., ns..]).to_owned();
+    let f_t = combine(&w_t, &dict_t.buf, dict_t.cols, &rows.buf);
+    let f_s = combine(&w_s, &dict_s.buf, dict_s.cols, &rows.buf);
+    Ok(ConvexOut {
+        f_t: tensor(f_t),
+        f_s: tensor(f_s),
+        w: tensor(w),
+    })
 }
 
 pub fn convex_combine_bwd<T: Scalar>(
@@ -28,20 +144,59 @@ pub fn convex_combine_bwd<T: Scalar>(
     dict_s: &DictTensor<Cpu<T>>,
     rows: &Indices<Cpu<T>>,
 ) -> Result<Tensor<Cpu<T>>> {
-    todo!(
-        "{:?}{:?}{:?}{}{}{}",
-        w,
-        d_f_t,
-        d_f_s,
-        dict_t.rows(),
-        dict_s.rows(),
-        rows.len()
-    )
+    const OP: &str = "convex_combine_bwd";
+    let batch = w.rows;
+    let ns = check_batch(OP, batch, w.cols, dict_t, dict_s, rows)?;
+    if d_f_t.shape() != (batch, dict_t.cols) {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "d_f_t is {}×{}, expected {batch}×{}",
+                d_f_t.rows, d_f_t.cols, dict_t.cols
+            ),
+        ));
+    }
+    if d_f_s.shape() != (batch, dict_s.cols) {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "d_f_s is {}×{}, expected {batch}×{}",
+                d_f_s.rows, d_f_s.cols, dict_s.cols
+            ),
+        ));
+    }
+    let g_t = weight_grad(&d_f_t.buf, &dict_t.buf, dict_t.cols, &rows.buf, ns);
+    let g_s = weight_grad(&d_f_s.buf, &dict_s.buf, dict_s.cols, &rows.buf, ns);
+
+    // Softmax backward per half: d_logit = w ⊙ (g − <w, g>).
+    let mut d_logits = Array2::<T>::zeros((batch, 2 * ns));
+    for b in 0..batch {
+        for (half, g) in [&g_t, &g_s].into_iter().enumerate() {
+            let off = half * ns;
+            let mut wg = T::zero();
+            for k in 0..ns {
+                wg += w.buf[[b, off + k]] * g[[b, k]];
+            }
+            for k in 0..ns {
+                d_logits[[b, off + k]] = w.buf[[b, off + k]] * (g[[b, k]] - wg);
+            }
+        }
+    }
+    Ok(tensor(d_logits))
 }
 
 pub fn dict_gather<T: Scalar>(
     dict: &DictTensor<Cpu<T>>,
     rows: &Indices<Cpu<T>>,
 ) -> Result<Tensor<Cpu<T>>> {
-    todo!("{}{}", dict.rows(), rows.len())
+    check_indices("dict_gather", &rows.buf, dict.rows)?;
+    let cols = dict.cols;
+    let mut out = Array2::<T>::zeros((rows.len, cols));
+    for (i, &r) in rows.buf.iter().enumerate() {
+        let base = r as usize * cols;
+        for (c, o) in out.row_mut(i).iter_mut().enumerate() {
+            *o = T::of_f32(dict.buf.get(base + c));
+        }
+    }
+    Ok(tensor(out))
 }

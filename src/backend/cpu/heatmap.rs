@@ -1,8 +1,13 @@
 //! Reference for the heatmap family: Gaussian ground-truth landmark heatmaps and Eq. 1's loss.
 
-use super::Cpu;
-use crate::backend::{Scalar, Tensor};
-use crate::error::Result;
+use ndarray::Array2;
+
+use super::{tensor, Cpu};
+use crate::backend::{check, Scalar, Tensor};
+use crate::error::{Error, Result};
+
+/// A mean loss (`1 × 1`) and its gradient.
+type LossGrad<T> = (Tensor<Cpu<T>>, Tensor<Cpu<T>>);
 
 pub fn heatmap_targets<T: Scalar>(
     coords: &Tensor<Cpu<T>>,
@@ -10,13 +15,91 @@ pub fn heatmap_targets<T: Scalar>(
     grid: usize,
     sigma: f64,
 ) -> Result<Tensor<Cpu<T>>> {
-    todo!("{:?}{:?}{grid}{sigma}", coords, vis)
+    const OP: &str = "heatmap_targets";
+    let (batch, k) = vis.shape();
+    check::shape(OP, "coords", coords, batch, 2 * k)?;
+    if grid == 0 {
+        return Err(Error::invalid("heatmap grid", "must be at least 1 cell"));
+    }
+    if !(sigma.is_finite() && sigma > 0.0) {
+        return Err(Error::invalid(
+            "heatmap sigma",
+            format!("{sigma} (must be finite and > 0)"),
+        ));
+    }
+    let g2 = grid * grid;
+    let inv_two_s2 = T::of(1.0 / (2.0 * sigma * sigma));
+    let mut out = Array2::<T>::zeros((batch, k * g2));
+    for b in 0..batch {
+        for l in 0..k {
+            // Visibility is 0/1 (SPEC §2); anything non-zero counts as visible.
+            if vis.buf[[b, l]] == T::zero() {
+                continue;
+            }
+            let x = coords.buf[[b, 2 * l]];
+            let y = coords.buf[[b, 2 * l + 1]];
+            for i in 0..grid {
+                let dy = T::of(i as f64) - y;
+                for j in 0..grid {
+                    let dx = T::of(j as f64) - x;
+                    out[[b, l * g2 + i * grid + j]] = (-(dx * dx + dy * dy) * inv_two_s2).exp();
+                }
+            }
+        }
+    }
+    Ok(tensor(out))
 }
 
 pub fn heatmap_loss<T: Scalar>(
     pred: &Tensor<Cpu<T>>,
     target: &Tensor<Cpu<T>>,
     vis: &Tensor<Cpu<T>>,
-) -> Result<(Tensor<Cpu<T>>, Tensor<Cpu<T>>)> {
-    todo!("{:?}{:?}{:?}", pred, target, vis)
+) -> Result<LossGrad<T>> {
+    const OP: &str = "heatmap_loss";
+    check::same_shape(OP, pred, target)?;
+    let (batch, k) = vis.shape();
+    if batch == 0 {
+        return Err(Error::shape(OP, "empty batch"));
+    }
+    if pred.rows != batch {
+        return Err(Error::shape(
+            OP,
+            format!("pred has {} rows, vis has {batch}", pred.rows),
+        ));
+    }
+    // K = 0 (a data set without landmarks) is valid with zero-width maps.
+    let per = match pred.cols.checked_div(k) {
+        Some(per) if per * k == pred.cols => per,
+        None if pred.cols == 0 => 0,
+        _ => {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "pred has {} columns, not a multiple of the {k} landmarks in vis",
+                    pred.cols
+                ),
+            ))
+        }
+    };
+    let inv_b = T::one() / T::of(batch as f64);
+    let two = T::of(2.0);
+    let mut loss = T::zero();
+    let mut grad = Array2::<T>::zeros((batch, pred.cols));
+    for b in 0..batch {
+        for l in 0..k {
+            let v = vis.buf[[b, l]];
+            if v == T::zero() {
+                continue;
+            }
+            for c in l * per..(l + 1) * per {
+                let r = pred.buf[[b, c]] - target.buf[[b, c]];
+                loss += v * r * r;
+                grad[[b, c]] = two * v * r * inv_b;
+            }
+        }
+    }
+    Ok((
+        tensor(Array2::from_elem((1, 1), loss * inv_b)),
+        tensor(grad),
+    ))
 }

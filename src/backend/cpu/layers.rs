@@ -1,15 +1,46 @@
 //! Reference for the layers family: bias + activation, column sums, BatchNorm1d.
 
-use super::Cpu;
-use crate::backend::{Activation, BnCache, Scalar, Tensor};
-use crate::error::Result;
+use ndarray::{Array2, Axis, Zip};
+
+use super::{tensor, Cpu};
+use crate::backend::{check, Activation, BnCache, Scalar, Tensor};
+use crate::error::{Error, Result};
+
+type Tn<T> = Tensor<Cpu<T>>;
+
+fn check_act(op: &'static str, act: Activation) -> Result<()> {
+    if let Activation::LeakyRelu(a) = act {
+        // The backward recovers the sign of the pre-activation from the output, which needs α > 0.
+        if !(a > 0.0 && a.is_finite()) {
+            return Err(Error::invalid(
+                format!("{op} activation"),
+                format!("LeakyReLU slope must be finite and > 0, got {a}"),
+            ));
+        }
+    }
+    Ok(())
+}
 
 pub fn bias_act_fwd<T: Scalar>(
     x: &Tensor<Cpu<T>>,
     bias: Option<&Tensor<Cpu<T>>>,
     act: Activation,
 ) -> Result<Tensor<Cpu<T>>> {
-    todo!("{:?}{:?}{:?}", x, bias, act)
+    check_act("bias_act_fwd", act)?;
+    let mut y = x.buf.clone();
+    if let Some(b) = bias {
+        check::shape("bias_act_fwd", "bias", b, 1, x.cols)?;
+        y += &b.buf;
+    }
+    match act {
+        Activation::Identity => {}
+        Activation::Relu => y.mapv_inplace(|v| if v > T::zero() { v } else { T::zero() }),
+        Activation::LeakyRelu(a) => {
+            let a = T::of(a);
+            y.mapv_inplace(|v| if v > T::zero() { v } else { a * v });
+        }
+    }
+    Ok(tensor(y))
 }
 
 pub fn act_bwd<T: Scalar>(
@@ -17,11 +48,37 @@ pub fn act_bwd<T: Scalar>(
     dy: &Tensor<Cpu<T>>,
     act: Activation,
 ) -> Result<Tensor<Cpu<T>>> {
-    todo!("{:?}{:?}{:?}", y, dy, act)
+    check_act("act_bwd", act)?;
+    check::same_shape("act_bwd", y, dy)?;
+    let slope = match act {
+        Activation::Identity => return Ok(dy.clone()),
+        Activation::Relu => T::zero(),
+        Activation::LeakyRelu(a) => T::of(a),
+    };
+    let dx = Zip::from(&y.buf)
+        .and(&dy.buf)
+        .map_collect(|&y, &g| if y > T::zero() { g } else { slope * g });
+    Ok(tensor(dx))
 }
 
 pub fn col_sum<T: Scalar>(x: &Tensor<Cpu<T>>) -> Result<Tensor<Cpu<T>>> {
-    todo!("{:?}", x)
+    let s = x.buf.sum_axis(Axis(0));
+    let n = s.len();
+    Ok(tensor(
+        s.into_shape_with_order((1, n))
+            .map_err(|e| Error::shape("col_sum", e.to_string()))?,
+    ))
+}
+
+fn check_bn_params<T: Scalar>(
+    op: &'static str,
+    x: &Tensor<Cpu<T>>,
+    named: &[(&str, &Tensor<Cpu<T>>)],
+) -> Result<()> {
+    for (what, t) in named {
+        check::shape(op, what, t, 1, x.cols)?;
+    }
+    Ok(())
 }
 
 pub fn batchnorm_fwd_train<T: Scalar>(
@@ -32,15 +89,78 @@ pub fn batchnorm_fwd_train<T: Scalar>(
     running_var: &mut Tensor<Cpu<T>>,
     momentum: f64,
     eps: f64,
-) -> Result<(Tensor<Cpu<T>>, BnCache<Cpu<T>>)> {
-    todo!(
-        "{:?}{:?}{:?}{:?}{:?}{momentum}{eps}",
+) -> Result<(Tn<T>, BnCache<Cpu<T>>)> {
+    const OP: &str = "batchnorm_fwd_train";
+    check_bn_params(
+        OP,
         x,
-        gamma,
-        beta,
-        running_mean,
-        running_var
-    )
+        &[
+            ("gamma", gamma),
+            ("beta", beta),
+            ("running_mean", running_mean),
+            ("running_var", running_var),
+        ],
+    )?;
+    let (b, c) = x.shape();
+    // The unbiased variance for the running average divides by B − 1 (PyTorch refuses B = 1 too).
+    if b < 2 {
+        return Err(Error::shape(
+            OP,
+            format!("x has {b} rows; training-mode batch statistics need at least 2"),
+        ));
+    }
+    // Statistics accumulate in f64 so that the f32 instantiation loses nothing in the reductions.
+    let mut mean = vec![0.0f64; c];
+    for row in x.buf.rows() {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v.as_f64();
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= b as f64);
+    // Two-pass variance: no cancellation when |mean| ≫ std.
+    let mut var = vec![0.0f64; c];
+    for row in x.buf.rows() {
+        for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
+            let d = v.as_f64() - m;
+            *s += d * d;
+        }
+    }
+    var.iter_mut().for_each(|s| *s /= b as f64);
+    let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+
+    let mut xhat = Array2::<T>::zeros((b, c));
+    let mut y = Array2::<T>::zeros((b, c));
+    for ((xr, mut hr), mut yr) in x
+        .buf
+        .rows()
+        .into_iter()
+        .zip(xhat.rows_mut())
+        .zip(y.rows_mut())
+    {
+        for j in 0..c {
+            let h = (xr[j].as_f64() - mean[j]) * inv_std[j];
+            hr[j] = T::of(h);
+            yr[j] = T::of(gamma.buf[[0, j]].as_f64() * h + beta.buf[[0, j]].as_f64());
+        }
+    }
+
+    let unbias = b as f64 / (b as f64 - 1.0);
+    for j in 0..c {
+        let rm = &mut running_mean.buf[[0, j]];
+        *rm = T::of((1.0 - momentum) * rm.as_f64() + momentum * mean[j]);
+        let rv = &mut running_var.buf[[0, j]];
+        *rv = T::of((1.0 - momentum) * rv.as_f64() + momentum * var[j] * unbias);
+    }
+
+    let inv_std = Array2::from_shape_vec((1, c), inv_std.into_iter().map(T::of).collect())
+        .map_err(|e| Error::shape(OP, e.to_string()))?;
+    Ok((
+        tensor(y),
+        BnCache {
+            xhat: tensor(xhat),
+            inv_std: tensor(inv_std),
+        },
+    ))
 }
 
 pub fn batchnorm_fwd_infer<T: Scalar>(
@@ -51,20 +171,72 @@ pub fn batchnorm_fwd_infer<T: Scalar>(
     running_var: &Tensor<Cpu<T>>,
     eps: f64,
 ) -> Result<Tensor<Cpu<T>>> {
-    todo!(
-        "{:?}{:?}{:?}{:?}{:?}{eps}",
+    check_bn_params(
+        "batchnorm_fwd_infer",
         x,
-        gamma,
-        beta,
-        running_mean,
-        running_var
-    )
+        &[
+            ("gamma", gamma),
+            ("beta", beta),
+            ("running_mean", running_mean),
+            ("running_var", running_var),
+        ],
+    )?;
+    let c = x.cols;
+    // Fold the affine map into one scale and shift per column.
+    let mut scale = Vec::with_capacity(c);
+    let mut shift = Vec::with_capacity(c);
+    for j in 0..c {
+        let s = gamma.buf[[0, j]].as_f64() / (running_var.buf[[0, j]].as_f64() + eps).sqrt();
+        scale.push(s);
+        shift.push(beta.buf[[0, j]].as_f64() - s * running_mean.buf[[0, j]].as_f64());
+    }
+    let mut y = x.buf.clone();
+    for mut row in y.rows_mut() {
+        for ((v, s), t) in row.iter_mut().zip(&scale).zip(&shift) {
+            *v = T::of(s * v.as_f64() + t);
+        }
+    }
+    Ok(tensor(y))
 }
 
 pub fn batchnorm_bwd<T: Scalar>(
     dy: &Tensor<Cpu<T>>,
     cache: &BnCache<Cpu<T>>,
     gamma: &Tensor<Cpu<T>>,
-) -> Result<(Tensor<Cpu<T>>, Tensor<Cpu<T>>, Tensor<Cpu<T>>)> {
-    todo!("{:?}{:?}{:?}", dy, cache.xhat, gamma)
+) -> Result<(Tn<T>, Tn<T>, Tn<T>)> {
+    const OP: &str = "batchnorm_bwd";
+    check::same_shape(OP, dy, &cache.xhat)?;
+    let (b, c) = dy.shape();
+    check::shape(OP, "gamma", gamma, 1, c)?;
+    check::shape(OP, "inv_std", &cache.inv_std, 1, c)?;
+    let mut dbeta = vec![0.0f64; c];
+    let mut dgamma = vec![0.0f64; c];
+    for (gr, hr) in dy.buf.rows().into_iter().zip(cache.xhat.buf.rows()) {
+        for j in 0..c {
+            let g = gr[j].as_f64();
+            dbeta[j] += g;
+            dgamma[j] += g * hr[j].as_f64();
+        }
+    }
+    // dx = γ·inv_std/B · (B·dy − Σdy − x̂·Σ(dy·x̂)), the batch statistics' contribution included.
+    let bf = b as f64;
+    let mut dx = Array2::<T>::zeros((b, c));
+    for ((gr, hr), mut dr) in dy
+        .buf
+        .rows()
+        .into_iter()
+        .zip(cache.xhat.buf.rows())
+        .zip(dx.rows_mut())
+    {
+        for j in 0..c {
+            let k = gamma.buf[[0, j]].as_f64() * cache.inv_std.buf[[0, j]].as_f64() / bf;
+            dr[j] = T::of(k * (bf * gr[j].as_f64() - dbeta[j] - hr[j].as_f64() * dgamma[j]));
+        }
+    }
+    let row = |v: Vec<f64>| {
+        Array2::from_shape_vec((1, c), v.into_iter().map(T::of).collect())
+            .map(tensor)
+            .map_err(|e| Error::shape(OP, e.to_string()))
+    };
+    Ok((tensor(dx), row(dgamma)?, row(dbeta)?))
 }

@@ -1,15 +1,57 @@
 //! Reference for the lsgan family: the discriminator's and generator's least-squares losses
 //! (Eq. 4–5).
 
-use super::Cpu;
-use crate::backend::{GenLossOut, Indices, Scalar, Tensor};
-use crate::error::Result;
+use ndarray::Array2;
 
-pub fn lsgan_d_loss<T: Scalar>(
-    d_out: &Tensor<Cpu<T>>,
-    target: f64,
-) -> Result<(Tensor<Cpu<T>>, Tensor<Cpu<T>>)> {
-    todo!("{:?}{target}", d_out)
+use super::{tensor, Cpu};
+use crate::backend::{check, GenLossOut, Indices, Scalar, Tensor};
+use crate::error::{Error, Result};
+
+/// A mean loss (`1 × 1`) and its gradient.
+type LossGrad<T> = (Tensor<Cpu<T>>, Tensor<Cpu<T>>);
+
+/// Stable softmax of `z` into `out` (the maximum is subtracted first, so logits of ±1e4 stay
+/// finite).
+pub(super) fn softmax_into<T: Scalar>(z: &[T], out: &mut [T]) {
+    let m = z.iter().copied().fold(T::neg_infinity(), T::max);
+    let mut sum = T::zero();
+    for (o, &v) in out.iter_mut().zip(z) {
+        *o = (v - m).exp();
+        sum += *o;
+    }
+    for o in out.iter_mut() {
+        *o /= sum;
+    }
+}
+
+fn batch_of<T: Scalar>(op: &'static str, d_out: &Tensor<Cpu<T>>) -> Result<usize> {
+    if d_out.cols != 1 || d_out.rows == 0 {
+        return Err(Error::shape(
+            op,
+            format!(
+                "d_out is {}×{}, expected B×1 with B > 0",
+                d_out.rows, d_out.cols
+            ),
+        ));
+    }
+    Ok(d_out.rows)
+}
+
+pub fn lsgan_d_loss<T: Scalar>(d_out: &Tensor<Cpu<T>>, target: f64) -> Result<LossGrad<T>> {
+    let batch = batch_of("lsgan_d_loss", d_out)?;
+    let t = T::of(target);
+    let inv_b = T::one() / T::of(batch as f64);
+    let two = T::of(2.0);
+    let mut loss = T::zero();
+    let grad = d_out.buf.mapv(|d| {
+        let r = t - d;
+        loss += r * r;
+        -two * r * inv_b
+    });
+    Ok((
+        tensor(Array2::from_elem((1, 1), loss * inv_b)),
+        tensor(grad),
+    ))
 }
 
 pub fn lsgan_g_loss<T: Scalar>(
@@ -19,10 +61,76 @@ pub fn lsgan_g_loss<T: Scalar>(
     majority: usize,
     lambda: f64,
 ) -> Result<GenLossOut<Cpu<T>>> {
-    todo!(
-        "{:?}{:?}{}{majority}{lambda}",
-        q_logits,
-        d_out,
-        labels.len()
-    )
+    const OP: &str = "lsgan_g_loss";
+    let batch = batch_of(OP, d_out)?;
+    let classes = q_logits.cols;
+    check::shape(OP, "q_logits", q_logits, batch, classes)?;
+    if labels.len != batch {
+        return Err(Error::shape(
+            OP,
+            format!("{} labels for a batch of {batch}", labels.len),
+        ));
+    }
+    if majority >= classes {
+        return Err(Error::invalid(
+            "majority class",
+            format!("{OP}: {majority} out of range for {classes} classes"),
+        ));
+    }
+    if let Some((i, &c)) = labels
+        .buf
+        .iter()
+        .enumerate()
+        .find(|(_, &c)| c as usize >= classes)
+    {
+        return Err(Error::shape(
+            OP,
+            format!("labels[{i}] = {c} out of range for {classes} classes"),
+        ));
+    }
+
+    let one = T::one();
+    let two = T::of(2.0);
+    let lam = T::of(lambda);
+    let inv_b = one / T::of(batch as f64);
+    let mut total = T::zero();
+    let mut d_q_logits = Array2::<T>::zeros((batch, classes));
+    let mut d_d_out = Array2::<T>::zeros((batch, 1));
+    let mut q = vec![T::zero(); classes];
+    let mut g = vec![T::zero(); classes];
+    for b in 0..batch {
+        let z: Vec<T> = q_logits.buf.row(b).to_vec();
+        softmax_into(&z, &mut q);
+        let cb = labels.buf[b] as usize;
+        // The target class is pushed to 0 and every other class except the majority to 1; when
+        // c_b is the majority itself both exclusions coincide and the sum skips just that class.
+        let mut row_loss = T::zero();
+        for j in 0..classes {
+            g[j] = if j == cb {
+                row_loss += q[j] * q[j];
+                two * q[j]
+            } else if j == majority {
+                T::zero()
+            } else {
+                let r = one - q[j];
+                row_loss += r * r;
+                -two * r
+            };
+        }
+        let r = one - d_out.buf[[b, 0]];
+        row_loss += lam * r * r;
+        total += row_loss;
+        d_d_out[[b, 0]] = -two * lam * r * inv_b;
+
+        // Softmax Jacobian: d_z = q ⊙ (g − <q, g>).
+        let qg: T = q.iter().zip(&g).map(|(&a, &c)| a * c).sum();
+        for j in 0..classes {
+            d_q_logits[[b, j]] = q[j] * (g[j] - qg) * inv_b;
+        }
+    }
+    Ok(GenLossOut {
+        loss: tensor(Array2::from_elem((1, 1), total * inv_b)),
+        d_q_logits: tensor(d_q_logits),
+        d_d_out: tensor(d_d_out),
+    })
 }
