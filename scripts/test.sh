@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 nvrtc_dir=$(bash scripts/cuda-paths.sh nvrtc)
 ptxas=$(bash scripts/cuda-paths.sh ptxas)
-[ -n "$nvrtc_dir" ] && export LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [ -n "$nvrtc_dir" ]; then
+  export LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # The wheel is there, so the NVRTC compile tests must run rather than skip.
+  export CONVEXGAN_REQUIRE_NVRTC=1
+fi
 [ -n "$ptxas" ] && export CONVEXGAN_PTXAS="$ptxas"
 cargo test --release
 cargo test --release --features cuda

@@ -9,6 +9,7 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod dict;
+pub mod kernel_src;
 mod scalar;
 
 pub use cpu::Cpu;

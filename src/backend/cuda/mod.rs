@@ -1,1 +1,655 @@
-//! CUDA backend (in progress).
+//! The CUDA backend: hand-written kernels (`kernels/<family>.cu`, compiled at run time with NVRTC
+//! for the device's compute capability, PTX cached on disk) and cuBLAS for matrix products.
+//!
+//! Nothing CUDA is linked at build time: libcuda, libnvrtc and libcublas are loaded when
+//! [`CudaBackend::new`] runs, which checks for them first so that a machine without a driver gets
+//! an [`Error::Cuda`] rather than a panic. All work goes to one stream in order; the host waits only
+//! in `download*`, `read_scalars` and `synchronize`.
+//!
+//! Each family module (`elementwise.rs`, `layers.rs`, ...) is a thin launch wrapper per op: shapes
+//! checked with the same messages as the CPU reference, grid chosen with [`launch_cfg`], one
+//! launch, `unsafe` only around the launch.
+
+pub mod adam;
+pub mod convex;
+pub mod elementwise;
+pub mod heatmap;
+pub mod layers;
+pub mod losses;
+pub mod lsgan;
+pub mod matmul;
+pub mod nvrtc;
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
+use cudarc::nvrtc::Ptx;
+
+use super::{
+    kernel_src, Activation, AdamHyper, Backend, BnCache, ClassLoss, ConvexOut, DictTensor,
+    GenLossOut, HostRows, Indices, Tensor,
+};
+use crate::error::{Error, Result};
+
+/// Wraps any CUDA-side error (driver, cuBLAS, NVRTC) as [`Error::Cuda`].
+pub fn cuda_err(e: impl std::fmt::Display) -> Error {
+    Error::Cuda(e.to_string())
+}
+
+/// The largest element count a kernel argument may describe. Kernels index with `int`, and the
+/// flat grid-stride loop adds at most 2^23 (the largest flat grid) to an index below this bound,
+/// so nothing overflows.
+pub const MAX_ELEMS: usize = 1 << 30;
+
+/// A size as the kernels' `int`, or a shape error naming the op and the operand.
+pub fn to_int(op: &'static str, what: &str, n: usize) -> Result<i32> {
+    if n > MAX_ELEMS {
+        return Err(Error::shape(
+            op,
+            format!("{what} has {n} elements; the CUDA kernels take at most 2^30"),
+        ));
+    }
+    Ok(n as i32)
+}
+
+/// Launch configurations for the shapes of kernels/README.md.
+pub mod launch_cfg {
+    use cudarc::driver::LaunchConfig;
+
+    /// Threads per block of the flat, sample and one-block kernels.
+    pub const BLOCK: u32 = 256;
+    /// The flat grid is capped (grid-stride loops cover the rest): 2^15 blocks of 256 threads.
+    pub const MAX_FLAT_GRID: u32 = 1 << 15;
+    /// The *col* shape's block: 32 columns × 8 row-strided threads per column.
+    pub const COL_TILE: u32 = 32;
+    pub const COL_ROWS: u32 = 8;
+
+    fn cfg(grid: u32, block: (u32, u32, u32), shared_mem_bytes: u32) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (grid.max(1), 1, 1),
+            block_dim: block,
+            shared_mem_bytes,
+        }
+    }
+
+    /// *flat*: a 1-D grid-stride loop over `n` elements.
+    pub fn flat(n: usize) -> LaunchConfig {
+        let blocks = n.div_ceil(BLOCK as usize).min(MAX_FLAT_GRID as usize) as u32;
+        cfg(blocks, (BLOCK, 1, 1), 0)
+    }
+
+    /// *row*: one block per row; 32 threads when the row has at most 64 columns (one warp, no
+    /// idle threads), else 256.
+    pub fn row(rows: usize, cols: usize) -> LaunchConfig {
+        let threads = if cols <= 64 { 32 } else { BLOCK };
+        cfg(rows as u32, (threads, 1, 1), 0)
+    }
+
+    /// *col*: one block per 32 columns, `blockDim = (32, 8)`.
+    pub fn col(cols: usize) -> LaunchConfig {
+        cfg(
+            cols.div_ceil(COL_TILE as usize) as u32,
+            (COL_TILE, COL_ROWS, 1),
+            0,
+        )
+    }
+
+    /// *sample*: one block of 256 threads per generated sample, with the dynamic shared memory
+    /// the kernel's comment asks for.
+    pub fn sample(batch: usize, shared_mem_bytes: u32) -> LaunchConfig {
+        cfg(batch as u32, (BLOCK, 1, 1), shared_mem_bytes)
+    }
+
+    /// One block of `threads` (a multiple of 32, at most 1024): the final loss reduction.
+    pub fn one_block(threads: u32) -> LaunchConfig {
+        cfg(1, (threads, 1, 1), 0)
+    }
+}
+
+/// A `u32` vector on the device (labels, dictionary row indices).
+#[derive(Clone)]
+pub struct DevIndices {
+    pub slice: Arc<CudaSlice<u32>>,
+    /// The largest value, computed on the host at upload, so that ops check index ranges without a
+    /// synchronisation; `None` when empty.
+    pub max: Option<u32>,
+}
+
+/// Dictionary rows on the device in their storage precision; bf16 and f16 as raw bits, which the
+/// kernels widen with `to_float` (kernels/common.cuh).
+pub enum DevDict {
+    F32(CudaSlice<f32>),
+    Bf16(CudaSlice<u16>),
+    F16(CudaSlice<u16>),
+}
+
+/// Fields drop in declaration order: the cuBLAS handle and the modules before the stream and the
+/// context they belong to.
+struct Inner {
+    blas: CudaBlas,
+    modules: HashMap<&'static str, Arc<CudaModule>>,
+    stream: Arc<CudaStream>,
+    ctx: Arc<CudaContext>,
+    ordinal: usize,
+    device: String,
+    arch: String,
+    poison: AtomicBool,
+}
+
+/// The CUDA backend on one device. Cloning shares the device state.
+#[derive(Clone)]
+pub struct CudaBackend {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CudaBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// The Linux file names cudarc tries for `lib` (it also tries Windows-style names, left out here).
+pub fn lib_candidates(lib: &str) -> String {
+    let mut names: Vec<String> = cudarc::get_lib_name_candidates(lib)
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("lib{lib}.so")))
+        .collect();
+    names.dedup();
+    names.join(", ")
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+impl CudaBackend {
+    /// Opens device `ordinal`: checks that libcuda and libcublas can be loaded, creates the context,
+    /// stream and cuBLAS handle, and loads every kernel family (cached PTX, else NVRTC).
+    pub fn new(ordinal: usize) -> Result<Self> {
+        // SAFETY: only tries to dlopen the candidate library names; nothing is called in them.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(Error::Cuda(format!(
+                "no CUDA driver found (libcuda.so): none of {} loads; is an NVIDIA driver \
+                 installed and its library directory on LD_LIBRARY_PATH?",
+                lib_candidates("cuda")
+            )));
+        }
+        // SAFETY: as above.
+        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+            return Err(Error::Cuda(format!(
+                "cuBLAS not found (libcublas.so): none of {} loads; put its directory on \
+                 LD_LIBRARY_PATH",
+                lib_candidates("cublas")
+            )));
+        }
+        // cudarc panics when a symbol is missing from an older library; report that as an error.
+        std::panic::catch_unwind(AssertUnwindSafe(|| Self::init(ordinal))).unwrap_or_else(|p| {
+            Err(Error::Cuda(format!(
+                "CUDA initialisation of device {ordinal} failed: {}",
+                panic_message(p.as_ref())
+            )))
+        })
+    }
+
+    fn init(ordinal: usize) -> Result<Self> {
+        let ctx = CudaContext::new(ordinal)
+            .map_err(|e| Error::Cuda(format!("cannot open CUDA device {ordinal}: {e}")))?;
+        let cc = ctx.compute_capability().map_err(cuda_err)?;
+        let device = ctx.name().unwrap_or_else(|_| "unknown device".into());
+        let arch = nvrtc::arch_for(cc);
+        // SAFETY: the backend queues everything on one stream, so there is no cross-stream
+        // ordering for cudarc's per-allocation events to enforce; without them an allocation
+        // costs no event creation.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        // cuBLAS' default math mode computes SGEMM in full f32 (no TF32), which the 1e-4
+        // tolerance of SPEC §7 needs; the handle is left in that mode.
+        let blas = CudaBlas::new(stream.clone()).map_err(cuda_err)?;
+        let mut modules = HashMap::new();
+        for (family, source) in kernel_src::families() {
+            modules.insert(family, load_family(&ctx, family, source, &arch)?);
+        }
+        Ok(CudaBackend {
+            inner: Arc::new(Inner {
+                blas,
+                modules,
+                stream,
+                ctx,
+                ordinal,
+                device,
+                arch,
+                poison: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The stream every op is queued on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.inner.stream
+    }
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.inner.ctx
+    }
+    pub fn blas(&self) -> &CudaBlas {
+        &self.inner.blas
+    }
+    /// The virtual architecture the kernels were compiled for, e.g. `compute_90`.
+    pub fn arch(&self) -> &str {
+        &self.inner.arch
+    }
+    pub fn device_name(&self) -> &str {
+        &self.inner.device
+    }
+
+    /// Entry point `name` of `kernels/<family>.cu`.
+    pub fn function(&self, family: &str, name: &str) -> Result<CudaFunction> {
+        let module = self.inner.modules.get(family).ok_or_else(|| {
+            Error::Cuda(format!(
+                "no kernel family {family:?}: kernels/{family}.cu was not embedded"
+            ))
+        })?;
+        module
+            .load_function(name)
+            .map_err(|e| Error::Cuda(format!("kernel {name} in kernels/{family}.cu: {e}")))
+    }
+
+    /// `n` zeros (at least one element is allocated: CUDA refuses empty allocations).
+    pub fn alloc_zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
+        self.inner.stream.alloc_zeros(n.max(1)).map_err(cuda_err)
+    }
+
+    /// Room for an output that the next kernel writes in full. Uninitialised, or NaN when
+    /// [`set_poison_outputs`](Self::set_poison_outputs) is on, so a test sees any element a
+    /// kernel forgot to write.
+    pub fn alloc_out(&self, n: usize) -> Result<CudaSlice<f32>> {
+        if self.inner.poison.load(Ordering::Relaxed) {
+            let mut s = self.alloc_zeros(n)?;
+            elementwise::fill_slice(self, &mut s, n, f32::NAN)?;
+            return Ok(s);
+        }
+        // SAFETY: the memory is unset until a kernel writes it; every caller launches a kernel that
+        // writes all `n` elements before anything reads them, and any bit pattern is a valid f32.
+        unsafe { self.inner.stream.alloc::<f32>(n.max(1)) }.map_err(cuda_err)
+    }
+
+    /// Fill every later op output with NaN before the kernel runs (for tests).
+    pub fn set_poison_outputs(&self, on: bool) {
+        self.inner.poison.store(on, Ordering::Relaxed);
+    }
+
+    /// `scale · Σ x[..n]` as a `1 × 1` tensor: the final, deterministic reduction of per-row losses
+    /// (`sum_scaled_f32`, one block).
+    pub fn sum_scaled(&self, x: &CudaSlice<f32>, n: usize, scale: f64) -> Result<Tensor<Self>> {
+        elementwise::sum_scaled(self, x, n, scale)
+    }
+
+    /// Checks every index is below `limit` (from the maximum recorded at upload), with the message
+    /// `"{what} {max} out of range for {limit} {unit}"`.
+    pub fn check_indices(
+        &self,
+        op: &'static str,
+        idx: &Indices<Self>,
+        what: &str,
+        limit: usize,
+        unit: &str,
+    ) -> Result<()> {
+        match idx.buf.max {
+            Some(m) if m as usize >= limit => Err(Error::shape(
+                op,
+                format!("{what} {m} out of range for {limit} {unit}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Loads one family: cached PTX when there is some, else compiled with NVRTC. PTX cached by a
+/// newer NVRTC than this driver can JIT is recompiled with the local NVRTC when there is one.
+fn load_family(
+    ctx: &Arc<CudaContext>,
+    family: &str,
+    source: &str,
+    arch: &str,
+) -> Result<Arc<CudaModule>> {
+    let file = format!("{family}.cu");
+    let (ptx, cached) = nvrtc::ptx_for(&file, source, arch)?;
+    match ctx.load_module(Ptx::from_src(ptx)) {
+        Ok(m) => Ok(m),
+        Err(e) if cached && nvrtc::available().is_ok() => {
+            tracing::info!("cached PTX for kernels/{file} did not load ({e}); recompiling");
+            let ptx = nvrtc::compile_and_cache(&file, source, arch)?;
+            ctx.load_module(Ptx::from_src(ptx))
+                .map_err(|e| Error::Cuda(format!("loading kernels/{file} for {arch}: {e}")))
+        }
+        Err(e) => Err(Error::Cuda(format!(
+            "loading kernels/{file} for {arch}: {e}"
+        ))),
+    }
+}
+
+fn check_len(op: &'static str, got: usize, rows: usize, cols: usize) -> Result<()> {
+    if got != rows * cols {
+        return Err(Error::shape(
+            op,
+            format!("{got} values for a {rows}×{cols} tensor"),
+        ));
+    }
+    Ok(())
+}
+
+impl Backend for CudaBackend {
+    type Elem = f32;
+    type Buf = CudaSlice<f32>;
+    type IdxBuf = DevIndices;
+    type DictBuf = DevDict;
+
+    fn name(&self) -> String {
+        format!(
+            "cuda:{} ({}, {})",
+            self.inner.ordinal, self.inner.device, self.inner.arch
+        )
+    }
+
+    fn upload(&self, data: &[f32], rows: usize, cols: usize) -> Result<Tensor<Self>> {
+        check_len("upload", data.len(), rows, cols)?;
+        let buf = if data.is_empty() {
+            self.alloc_zeros(0)?
+        } else {
+            self.inner.stream.clone_htod(data).map_err(cuda_err)?
+        };
+        Ok(Tensor { buf, rows, cols })
+    }
+
+    fn download(&self, t: &Tensor<Self>) -> Result<Vec<f32>> {
+        if t.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .stream
+            .clone_dtoh(&t.buf.slice(..t.len()))
+            .map_err(cuda_err)
+    }
+
+    fn upload_indices(&self, data: &[u32]) -> Result<Indices<Self>> {
+        let slice = if data.is_empty() {
+            self.inner.stream.alloc_zeros::<u32>(1)
+        } else {
+            self.inner.stream.clone_htod(data)
+        }
+        .map_err(cuda_err)?;
+        Ok(Indices {
+            buf: DevIndices {
+                slice: Arc::new(slice),
+                max: data.iter().copied().max(),
+            },
+            len: data.len(),
+        })
+    }
+
+    fn download_indices(&self, t: &Indices<Self>) -> Result<Vec<u32>> {
+        if t.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .stream
+            .clone_dtoh(&t.buf.slice.slice(..t.len))
+            .map_err(cuda_err)
+    }
+
+    fn upload_dict(&self, rows: &HostRows, n_rows: usize, cols: usize) -> Result<DictTensor<Self>> {
+        if rows.len() != n_rows * cols {
+            return Err(Error::shape(
+                "upload_dict",
+                format!("{} values for {n_rows} rows of width {cols}", rows.len()),
+            ));
+        }
+        let s = &self.inner.stream;
+        let bits16 = |v: Vec<u16>| {
+            if v.is_empty() {
+                s.alloc_zeros::<u16>(1)
+            } else {
+                s.clone_htod(&v)
+            }
+        };
+        let buf = match rows {
+            HostRows::F32(v) if v.is_empty() => DevDict::F32(self.alloc_zeros(0)?),
+            HostRows::F32(v) => DevDict::F32(s.clone_htod(v).map_err(cuda_err)?),
+            HostRows::Bf16(v) => {
+                DevDict::Bf16(bits16(v.iter().map(|x| x.to_bits()).collect()).map_err(cuda_err)?)
+            }
+            HostRows::F16(v) => {
+                DevDict::F16(bits16(v.iter().map(|x| x.to_bits()).collect()).map_err(cuda_err)?)
+            }
+        };
+        Ok(DictTensor {
+            buf,
+            rows: n_rows,
+            cols,
+            precision: rows.precision(),
+        })
+    }
+
+    /// Gathers the first element of each tensor into one device buffer (device-to-device copies,
+    /// queued), then copies that buffer to the host: one synchronisation for all of them.
+    fn read_scalars(&self, ts: &[&Tensor<Self>]) -> Result<Vec<f64>> {
+        if ts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let s = &self.inner.stream;
+        let mut gathered = self.alloc_zeros(ts.len())?;
+        for (i, t) in ts.iter().enumerate() {
+            if !t.is_empty() {
+                let mut dst = gathered.slice_mut(i..i + 1);
+                s.memcpy_dtod(&t.buf.slice(..1), &mut dst)
+                    .map_err(cuda_err)?;
+            }
+        }
+        let host = s
+            .clone_dtoh(&gathered.slice(..ts.len()))
+            .map_err(cuda_err)?;
+        Ok(ts
+            .iter()
+            .zip(host)
+            .map(|(t, v)| if t.is_empty() { f64::NAN } else { v as f64 })
+            .collect())
+    }
+
+    /// Waits for the stream, then reports any error cudarc recorded where it could not return
+    /// one (frees in `Drop`).
+    fn synchronize(&self) -> Result<()> {
+        self.inner.stream.synchronize().map_err(cuda_err)?;
+        self.inner.ctx.check_err().map_err(cuda_err)
+    }
+
+    fn zeros(&self, rows: usize, cols: usize) -> Result<Tensor<Self>> {
+        elementwise::zeros(self, rows, cols)
+    }
+    fn fill(&self, rows: usize, cols: usize, value: f64) -> Result<Tensor<Self>> {
+        elementwise::fill(self, rows, cols, value)
+    }
+    fn axpy(&self, y: &mut Tensor<Self>, alpha: f64, x: &Tensor<Self>) -> Result<()> {
+        elementwise::axpy(self, y, alpha, x)
+    }
+    fn scale(&self, x: &Tensor<Self>, alpha: f64) -> Result<Tensor<Self>> {
+        elementwise::scale(self, x, alpha)
+    }
+    fn concat_cols(&self, parts: &[&Tensor<Self>]) -> Result<Tensor<Self>> {
+        elementwise::concat_cols(self, parts)
+    }
+    fn split_cols(&self, x: &Tensor<Self>, widths: &[usize]) -> Result<Vec<Tensor<Self>>> {
+        elementwise::split_cols(self, x, widths)
+    }
+    fn gather_rows(&self, x: &Tensor<Self>, rows: &Indices<Self>) -> Result<Tensor<Self>> {
+        elementwise::gather_rows(self, x, rows)
+    }
+    fn onehot(&self, labels: &Indices<Self>, n: usize) -> Result<Tensor<Self>> {
+        elementwise::onehot(self, labels, n)
+    }
+
+    fn matmul(
+        &self,
+        a: &Tensor<Self>,
+        trans_a: bool,
+        b: &Tensor<Self>,
+        trans_b: bool,
+    ) -> Result<Tensor<Self>> {
+        matmul::matmul(self, a, trans_a, b, trans_b)
+    }
+
+    fn bias_act_fwd(
+        &self,
+        x: &Tensor<Self>,
+        bias: Option<&Tensor<Self>>,
+        act: Activation,
+    ) -> Result<Tensor<Self>> {
+        layers::bias_act_fwd(self, x, bias, act)
+    }
+    fn act_bwd(
+        &self,
+        y: &Tensor<Self>,
+        dy: &Tensor<Self>,
+        act: Activation,
+    ) -> Result<Tensor<Self>> {
+        layers::act_bwd(self, y, dy, act)
+    }
+    fn col_sum(&self, x: &Tensor<Self>) -> Result<Tensor<Self>> {
+        layers::col_sum(self, x)
+    }
+    fn batchnorm_fwd_train(
+        &self,
+        x: &Tensor<Self>,
+        gamma: &Tensor<Self>,
+        beta: &Tensor<Self>,
+        running_mean: &mut Tensor<Self>,
+        running_var: &mut Tensor<Self>,
+        momentum: f64,
+        eps: f64,
+    ) -> Result<(Tensor<Self>, BnCache<Self>)> {
+        layers::batchnorm_fwd_train(
+            self,
+            x,
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            momentum,
+            eps,
+        )
+    }
+    fn batchnorm_fwd_infer(
+        &self,
+        x: &Tensor<Self>,
+        gamma: &Tensor<Self>,
+        beta: &Tensor<Self>,
+        running_mean: &Tensor<Self>,
+        running_var: &Tensor<Self>,
+        eps: f64,
+    ) -> Result<Tensor<Self>> {
+        layers::batchnorm_fwd_infer(self, x, gamma, beta, running_mean, running_var, eps)
+    }
+    fn batchnorm_bwd(
+        &self,
+        dy: &Tensor<Self>,
+        cache: &BnCache<Self>,
+        gamma: &Tensor<Self>,
+    ) -> Result<(Tensor<Self>, Tensor<Self>, Tensor<Self>)> {
+        layers::batchnorm_bwd(self, dy, cache, gamma)
+    }
+
+    fn softmax_rows(&self, x: &Tensor<Self>) -> Result<Tensor<Self>> {
+        losses::softmax_rows(self, x)
+    }
+    fn class_loss(
+        &self,
+        logits: &Tensor<Self>,
+        labels: &Indices<Self>,
+        loss: ClassLoss<'_, Self>,
+    ) -> Result<(Tensor<Self>, Tensor<Self>)> {
+        losses::class_loss(self, logits, labels, loss)
+    }
+    fn bce_logits(
+        &self,
+        logits: &Tensor<Self>,
+        targets: &Tensor<Self>,
+    ) -> Result<(Tensor<Self>, Tensor<Self>)> {
+        losses::bce_logits(self, logits, targets)
+    }
+
+    fn lsgan_d_loss(
+        &self,
+        d_out: &Tensor<Self>,
+        target: f64,
+    ) -> Result<(Tensor<Self>, Tensor<Self>)> {
+        lsgan::lsgan_d_loss(self, d_out, target)
+    }
+    fn lsgan_g_loss(
+        &self,
+        q_logits: &Tensor<Self>,
+        d_out: &Tensor<Self>,
+        labels: &Indices<Self>,
+        majority: usize,
+        lambda: f64,
+    ) -> Result<GenLossOut<Self>> {
+        lsgan::lsgan_g_loss(self, q_logits, d_out, labels, majority, lambda)
+    }
+
+    fn convex_combine_fwd(
+        &self,
+        logits: &Tensor<Self>,
+        dict_t: &DictTensor<Self>,
+        dict_s: &DictTensor<Self>,
+        rows: &Indices<Self>,
+    ) -> Result<ConvexOut<Self>> {
+        convex::convex_combine_fwd(self, logits, dict_t, dict_s, rows)
+    }
+    fn convex_combine_bwd(
+        &self,
+        w: &Tensor<Self>,
+        d_f_t: &Tensor<Self>,
+        d_f_s: &Tensor<Self>,
+        dict_t: &DictTensor<Self>,
+        dict_s: &DictTensor<Self>,
+        rows: &Indices<Self>,
+    ) -> Result<Tensor<Self>> {
+        convex::convex_combine_bwd(self, w, d_f_t, d_f_s, dict_t, dict_s, rows)
+    }
+    fn dict_gather(&self, dict: &DictTensor<Self>, rows: &Indices<Self>) -> Result<Tensor<Self>> {
+        convex::dict_gather(self, dict, rows)
+    }
+
+    fn heatmap_targets(
+        &self,
+        coords: &Tensor<Self>,
+        vis: &Tensor<Self>,
+        grid: usize,
+        sigma: f64,
+    ) -> Result<Tensor<Self>> {
+        heatmap::heatmap_targets(self, coords, vis, grid, sigma)
+    }
+    fn heatmap_loss(
+        &self,
+        pred: &Tensor<Self>,
+        target: &Tensor<Self>,
+        vis: &Tensor<Self>,
+    ) -> Result<(Tensor<Self>, Tensor<Self>)> {
+        heatmap::heatmap_loss(self, pred, target, vis)
+    }
+
+    fn adam_step(
+        &self,
+        param: &mut Tensor<Self>,
+        grad: &Tensor<Self>,
+        m: &mut Tensor<Self>,
+        v: &mut Tensor<Self>,
+        hyper: &AdamHyper,
+    ) -> Result<()> {
+        adam::adam_step(self, param, grad, m, v, hyper)
+    }
+}

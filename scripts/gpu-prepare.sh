@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the CUDA test binaries here (release, `--features cuda`) and puts them, stripped, in
+# gpu-bundle/ with a manifest and a PTX cache of every kernel family, for scripts/gpu-check.sh on a
+# lent GPU machine, which has no Rust (and maybe no NVRTC: the cached PTX then suffices).
+# Usage: bash scripts/gpu-prepare.sh [test-name ...]   (default: gpu_equivalence kernels_compile)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(gpu_equivalence kernels_compile)
+out=gpu-bundle
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/ptx"
+
+args=()
+for t in "${tests[@]}"; do args+=(--test "$t"); done
+# The JSON messages name each test executable; python3 parses them (jq may be missing).
+cargo test --release --features cuda --no-run --message-format=json "${args[@]}" \
+  | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["target"]["name"], m["executable"])
+' > "$out/found.txt"
+
+: > "$out/manifest.txt"
+while read -r name exe; do
+  cp "$exe" "$out/bin/$name"
+  # Line tables are not needed there, and the carried tree is size-limited.
+  strip --strip-debug "$out/bin/$name" 2>/dev/null || true
+  printf '%s\tbin/%s\n' "$name" "$name" >> "$out/manifest.txt"
+done < "$out/found.txt"
+rm "$out/found.txt"
+[ -s "$out/manifest.txt" ] || { echo "gpu-prepare: no test executables found" >&2; exit 1; }
+
+# PTX for the usual architectures, so the device needs no libnvrtc.
+nvrtc_dir=$(bash scripts/cuda-paths.sh nvrtc)
+if [ -n "$nvrtc_dir" ]; then
+  LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" CONVEXGAN_PTX_CACHE="$PWD/$out/ptx" \
+    "$out/bin/kernels_compile" --ignored --exact populate_ptx_cache --quiet >/dev/null \
+    || echo "gpu-prepare: PTX cache not filled (kernels_compile missing or NVRTC failed)" >&2
+else
+  echo "gpu-prepare: no NVRTC here; the device must compile the kernels itself" >&2
+fi
+
+echo "gpu-bundle/manifest.txt:"
+cat "$out/manifest.txt"
+du -sh "$out"

@@ -1,0 +1,53 @@
+//! Launch wrapper for kernels/adam.cu: one bias-corrected Adam update, in place.
+
+use cudarc::driver::PushKernelArg;
+
+use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use crate::backend::{check, AdamHyper, Tensor};
+use crate::error::{Error, Result};
+
+pub fn adam_step(
+    be: &CudaBackend,
+    param: &mut Tensor<CudaBackend>,
+    grad: &Tensor<CudaBackend>,
+    m: &mut Tensor<CudaBackend>,
+    v: &mut Tensor<CudaBackend>,
+    h: &AdamHyper,
+) -> Result<()> {
+    const OP: &str = "adam_step";
+    check::same_shape(OP, param, grad)?;
+    check::same_shape(OP, param, m)?;
+    check::same_shape(OP, param, v)?;
+    if h.step == 0 {
+        return Err(Error::invalid("adam step", "step is 1-based; got 0"));
+    }
+    let n = param.len();
+    let n_i = to_int(OP, "param", n)?;
+    if n == 0 {
+        return Ok(());
+    }
+    // The bias corrections in f64 on the host, exactly as the CPU reference computes them; β^t
+    // underflows to 0 long before t reaches i32::MAX.
+    let t = h.step.min(i32::MAX as u64) as i32;
+    let c1 = (1.0 - h.beta1.powi(t)) as f32;
+    let c2 = (1.0 - h.beta2.powi(t)) as f32;
+    let (lr, b1, b2, eps) = (h.lr as f32, h.beta1 as f32, h.beta2 as f32, h.eps as f32);
+    let f = be.function("adam", "adam_step_f32")?;
+    let mut l = be.stream().launch_builder(&f);
+    l.arg(&mut param.buf)
+        .arg(&grad.buf)
+        .arg(&mut m.buf)
+        .arg(&mut v.buf)
+        .arg(&n_i)
+        .arg(&lr)
+        .arg(&b1)
+        .arg(&b2)
+        .arg(&eps)
+        .arg(&c1)
+        .arg(&c2);
+    // SAFETY: adam_step_f32(float* p, const float* g, float* m, float* v, int n, float lr, float
+    // beta1, float beta2, float eps, float c1, float c2); the four tensors are distinct (three are
+    // borrowed mutably) and hold n floats each (same shapes checked).
+    unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! Launch wrappers for kernels/elementwise.cu: fill, axpy, scale, column concat/split, row gather,
+//! one-hot, and the one-block loss reduction.
+
+use cudarc::driver::{CudaSlice, PushKernelArg};
+
+use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use crate::backend::{check, Indices, Tensor};
+use crate::error::{Error, Result};
+
+const FAMILY: &str = "elementwise";
+
+pub fn zeros(be: &CudaBackend, rows: usize, cols: usize) -> Result<Tensor<CudaBackend>> {
+    to_int("zeros", "output", rows * cols)?;
+    Ok(Tensor::from_parts(be.alloc_zeros(rows * cols)?, rows, cols))
+}
+
+pub fn fill(be: &CudaBackend, rows: usize, cols: usize, value: f64) -> Result<Tensor<CudaBackend>> {
+    let n = rows * cols;
+    let mut y = be.alloc_zeros(n)?;
+    fill_slice(be, &mut y, n, value as f32)?;
+    Ok(Tensor::from_parts(y, rows, cols))
+}
+
+/// `y[..n] = value` (also used to poison outputs in tests).
+pub fn fill_slice(be: &CudaBackend, y: &mut CudaSlice<f32>, n: usize, value: f32) -> Result<()> {
+    let n_i = to_int("fill", "output", n)?;
+    if n == 0 {
+        return Ok(());
+    }
+    let f = be.function(FAMILY, "fill_f32")?;
+    let mut l = be.stream().launch_builder(&f);
+    l.arg(y).arg(&value).arg(&n_i);
+    // SAFETY: fill_f32(float* y, float v, int n); `y` holds at least n floats.
+    unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+    Ok(())
+}
+
+pub fn axpy(
+    be: &CudaBackend,
+    y: &mut Tensor<CudaBackend>,
+    alpha: f64,
+    x: &Tensor<CudaBackend>,
+) -> Result<()> {
+    check::same_shape("axpy", y, x)?;
+    let n = y.len();
+    let n_i = to_int("axpy", "y", n)?;
+    if n == 0 {
+        return Ok(());
+    }
+    let alpha = alpha as f32;
+    let f = be.function(FAMILY, "axpy_f32")?;
+    let mut l = be.stream().launch_builder(&f);
+    l.arg(&mut y.buf).arg(&x.buf).arg(&alpha).arg(&n_i);
+    // SAFETY: axpy_f32(float* y, const float* x, float alpha, int n); y and x are distinct
+    // tensors (one is borrowed mutably) of the same n elements.
+    unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+    Ok(())
+}
+
+pub fn scale(be: &CudaBackend, x: &Tensor<CudaBackend>, alpha: f64) -> Result<Tensor<CudaBackend>> {
+    let n = x.len();
+    let n_i = to_int("scale", "x", n)?;
+    let mut y = be.alloc_out(n)?;
+    if n > 0 {
+        let alpha = alpha as f32;
+        let f = be.function(FAMILY, "scale_f32")?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut y).arg(&x.buf).arg(&alpha).arg(&n_i);
+        // SAFETY: scale_f32(float* y, const float* x, float alpha, int n); both hold n floats.
+        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+    }
+    Ok(Tensor::from_parts(y, x.rows, x.cols))
+}
+
+/// `dst[:, dst_col0 .. dst_col0 + width] = src[:, src_col0 .. src_col0 + width]`.
+#[allow(clippy::too_many_arguments)]
+fn copy_cols(
+    be: &CudaBackend,
+    op: &'static str,
+    dst: &mut CudaSlice<f32>,
+    dst_cols: usize,
+    dst_col0: usize,
+    src: &CudaSlice<f32>,
+    src_cols: usize,
+    src_col0: usize,
+    width: usize,
+    rows: usize,
+) -> Result<()> {
+    let n = rows * width;
+    if n == 0 {
+        return Ok(());
+    }
+    to_int(op, "output", rows * dst_cols)?;
+    to_int(op, "input", rows * src_cols)?;
+    // All six are below 2^30 (products of them are, checked just above).
+    let [dst_cols, dst_col0, src_cols, src_col0, width, rows] =
+        [dst_cols, dst_col0, src_cols, src_col0, width, rows].map(|v| v as i32);
+    let f = be.function(FAMILY, "copy_cols_f32")?;
+    let mut l = be.stream().launch_builder(&f);
+    l.arg(dst)
+        .arg(&dst_cols)
+        .arg(&dst_col0)
+        .arg(src)
+        .arg(&src_cols)
+        .arg(&src_col0)
+        .arg(&width)
+        .arg(&rows);
+    // SAFETY: copy_cols_f32(float* dst, int dst_cols, int dst_col0, const float* src, int
+    // src_cols, int src_col0, int width, int rows); the callers keep dst_col0 + width ≤ dst_cols
+    // and src_col0 + width ≤ src_cols, and dst / src hold rows·dst_cols / rows·src_cols floats
+    // (both bounded by 2^30, checked above), in distinct allocations.
+    unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+    Ok(())
+}
+
+pub fn concat_cols(
+    be: &CudaBackend,
+    parts: &[&Tensor<CudaBackend>],
+) -> Result<Tensor<CudaBackend>> {
+    let Some(first) = parts.first() else {
+        return Err(Error::shape("concat_cols", "no parts"));
+    };
+    let rows = first.rows;
+    if let Some(p) = parts.iter().find(|p| p.rows != rows) {
+        return Err(Error::shape(
+            "concat_cols",
+            format!("parts have {} and {} rows", rows, p.rows),
+        ));
+    }
+    let cols: usize = parts.iter().map(|p| p.cols).sum();
+    to_int("concat_cols", "output", rows * cols)?;
+    let mut out = be.alloc_out(rows * cols)?;
+    let mut c0 = 0;
+    for p in parts {
+        copy_cols(
+            be,
+            "concat_cols",
+            &mut out,
+            cols,
+            c0,
+            &p.buf,
+            p.cols,
+            0,
+            p.cols,
+            rows,
+        )?;
+        c0 += p.cols;
+    }
+    Ok(Tensor::from_parts(out, rows, cols))
+}
+
+pub fn split_cols(
+    be: &CudaBackend,
+    x: &Tensor<CudaBackend>,
+    widths: &[usize],
+) -> Result<Vec<Tensor<CudaBackend>>> {
+    let total: usize = widths.iter().sum();
+    if total != x.cols {
+        return Err(Error::shape(
+            "split_cols",
+            format!("widths sum to {total}, tensor has {} columns", x.cols),
+        ));
+    }
+    let mut out = Vec::with_capacity(widths.len());
+    let mut c0 = 0;
+    for &w in widths {
+        let mut part = be.alloc_out(x.rows * w)?;
+        copy_cols(
+            be,
+            "split_cols",
+            &mut part,
+            w,
+            0,
+            &x.buf,
+            x.cols,
+            c0,
+            w,
+            x.rows,
+        )?;
+        out.push(Tensor::from_parts(part, x.rows, w));
+        c0 += w;
+    }
+    Ok(out)
+}
+
+pub fn gather_rows(
+    be: &CudaBackend,
+    x: &Tensor<CudaBackend>,
+    rows: &Indices<CudaBackend>,
+) -> Result<Tensor<CudaBackend>> {
+    const OP: &str = "gather_rows";
+    be.check_indices(OP, rows, "row index", x.rows, "rows")?;
+    let n = rows.len() * x.cols;
+    to_int(OP, "output", n)?;
+    to_int(OP, "x", x.len())?;
+    let (len, cols) = (rows.len() as i32, x.cols as i32);
+    let mut out = be.alloc_out(n)?;
+    if n > 0 {
+        let f = be.function(FAMILY, "gather_rows_f32")?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut out)
+            .arg(&x.buf)
+            .arg(rows.buf.slice.as_ref())
+            .arg(&len)
+            .arg(&cols);
+        // SAFETY: gather_rows_f32(float* out, const float* x, const unsigned* idx, int n, int
+        // cols); out holds n·cols floats, idx n values each < x.rows (checked from the recorded
+        // maximum), x holds x.rows·cols floats.
+        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+    }
+    Ok(Tensor::from_parts(out, rows.len(), x.cols))
+}
+
+pub fn onehot(
+    be: &CudaBackend,
+    labels: &Indices<CudaBackend>,
+    n: usize,
+) -> Result<Tensor<CudaBackend>> {
+    const OP: &str = "onehot";
+    be.check_indices(OP, labels, "label", n, "classes")?;
+    let total = labels.len() * n;
+    to_int(OP, "output", total)?;
+    let mut out = be.alloc_out(total)?;
+    if total > 0 {
+        let (len, classes) = (labels.len() as i32, n as i32);
+        let f = be.function(FAMILY, "onehot_f32")?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut out)
+            .arg(labels.buf.slice.as_ref())
+            .arg(&len)
+            .arg(&classes);
+        // SAFETY: onehot_f32(float* out, const unsigned* labels, int n, int classes); out holds
+        // n·classes floats, labels n values.
+        unsafe { l.launch(launch_cfg::flat(total)) }.map_err(cuda_err)?;
+    }
+    Ok(Tensor::from_parts(out, labels.len(), n))
+}
+
+/// `scale · Σ x[..n]` as a `1 × 1` tensor, one block: 256 threads, 1024 beyond 16 Ki values. The
+/// result depends only on `n` (no atomics), so runs are reproducible.
+pub fn sum_scaled(
+    be: &CudaBackend,
+    x: &CudaSlice<f32>,
+    n: usize,
+    scale: f64,
+) -> Result<Tensor<CudaBackend>> {
+    let n_i = to_int("sum_scaled", "x", n)?;
+    if x.len() < n {
+        return Err(Error::shape(
+            "sum_scaled",
+            format!("buffer holds {} values, asked to sum {n}", x.len()),
+        ));
+    }
+    let mut out = be.alloc_out(1)?;
+    let scale = scale as f32;
+    let threads = if n > 16 * 1024 {
+        1024
+    } else {
+        launch_cfg::BLOCK
+    };
+    let f = be.function(FAMILY, "sum_scaled_f32")?;
+    let mut l = be.stream().launch_builder(&f);
+    l.arg(&mut out).arg(x).arg(&n_i).arg(&scale);
+    // SAFETY: sum_scaled_f32(float* out, const float* x, int n, float scale); out holds one float,
+    // x at least n (checked); one block of a multiple of 32 threads as the kernel assumes.
+    unsafe { l.launch(launch_cfg::one_block(threads)) }.map_err(cuda_err)?;
+    Ok(Tensor::from_parts(out, 1, 1))
+}

@@ -1,0 +1,272 @@
+//! Launch wrappers for kernels/layers.cu: bias + activation and its backward, column sums,
+//! BatchNorm1d (training forward, inference forward, backward).
+
+use cudarc::driver::PushKernelArg;
+
+use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use crate::backend::{check, Activation, BnCache, Tensor};
+use crate::error::{Error, Result};
+
+const FAMILY: &str = "layers";
+
+/// The kernels' `act` code and slope.
+fn act_code(op: &'static str, act: Activation) -> Result<(i32, f32)> {
+    match act {
+        Activation::Identity => Ok((0, 0.0)),
+        Activation::Relu => Ok((1, 0.0)),
+        // The backward recovers the sign of the pre-activation from the output, which needs α > 0.
+        Activation::LeakyRelu(a) if a > 0.0 && a.is_finite() => Ok((2, a as f32)),
+        Activation::LeakyRelu(a) => Err(Error::invalid(
+            format!("{op} activation"),
+            format!("LeakyReLU slope must be finite and > 0, got {a}"),
+        )),
+    }
+}
+
+pub fn bias_act_fwd(
+    be: &CudaBackend,
+    x: &Tensor<CudaBackend>,
+    bias: Option<&Tensor<CudaBackend>>,
+    act: Activation,
+) -> Result<Tensor<CudaBackend>> {
+    const OP: &str = "bias_act_fwd";
+    let (code, alpha) = act_code(OP, act)?;
+    if let Some(b) = bias {
+        check::shape(OP, "bias", b, 1, x.cols)?;
+    }
+    let n = x.len();
+    to_int(OP, "x", n)?;
+    let mut y = be.alloc_out(n)?;
+    if n > 0 {
+        let (rows, cols) = (x.rows as i32, x.cols as i32);
+        let null: u64 = 0;
+        let f = be.function(FAMILY, "bias_act_fwd_f32")?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut y).arg(&x.buf);
+        match bias {
+            Some(b) => l.arg(&b.buf),
+            None => l.arg(&null),
+        };
+        l.arg(&rows).arg(&cols).arg(&code).arg(&alpha);
+        // SAFETY: bias_act_fwd_f32(float* y, const float* x, const float* bias, int rows, int
+        // cols, int act, float alpha); y and x hold rows·cols floats, bias is null or 1 × cols
+        // (checked).
+        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+    }
+    Ok(Tensor::from_parts(y, x.rows, x.cols))
+}
+
+pub fn act_bwd(
+    be: &CudaBackend,
+    y: &Tensor<CudaBackend>,
+    dy: &Tensor<CudaBackend>,
+    act: Activation,
+) -> Result<Tensor<CudaBackend>> {
+    const OP: &str = "act_bwd";
+    let (code, alpha) = act_code(OP, act)?;
+    check::same_shape(OP, y, dy)?;
+    let n = y.len();
+    let n_i = to_int(OP, "y", n)?;
+    let mut dx = be.alloc_out(n)?;
+    if n > 0 {
+        let f = be.function(FAMILY, "act_bwd_f32")?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut dx)
+            .arg(&y.buf)
+            .arg(&dy.buf)
+            .arg(&n_i)
+            .arg(&code)
+            .arg(&alpha);
+        // SAFETY: act_bwd_f32(float* dx, const float* y, const float* dy, int n, int act, float
+        // alpha); all three hold n floats (same shape checked).
+        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+    }
+    Ok(Tensor::from_parts(dx, y.rows, y.cols))
+}
+
+pub fn col_sum(be: &CudaBackend, x: &Tensor<CudaBackend>) -> Result<Tensor<CudaBackend>> {
+    const OP: &str = "col_sum";
+    to_int(OP, "x", x.len())?;
+    if x.rows == 0 || x.cols == 0 {
+        return Ok(Tensor::from_parts(be.alloc_zeros(x.cols)?, 1, x.cols));
+    }
+    let mut out = be.alloc_out(x.cols)?;
+    let (rows, cols) = (x.rows as i32, x.cols as i32);
+    let f = be.function(FAMILY, "col_sum_f32")?;
+    let mut l = be.stream().launch_builder(&f);
+    l.arg(&mut out).arg(&x.buf).arg(&rows).arg(&cols);
+    // SAFETY: col_sum_f32(float* out, const float* x, int rows, int cols); out holds cols floats,
+    // x rows·cols; the col shape (blockDim (32, 8)) the kernel's shared memory is sized for.
+    unsafe { l.launch(launch_cfg::col(x.cols)) }.map_err(cuda_err)?;
+    Ok(Tensor::from_parts(out, 1, x.cols))
+}
+
+fn check_bn_params(
+    op: &'static str,
+    x: &Tensor<CudaBackend>,
+    named: &[(&str, &Tensor<CudaBackend>)],
+) -> Result<()> {
+    for (what, t) in named {
+        check::shape(op, what, t, 1, x.cols)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_fwd_train(
+    be: &CudaBackend,
+    x: &Tensor<CudaBackend>,
+    gamma: &Tensor<CudaBackend>,
+    beta: &Tensor<CudaBackend>,
+    running_mean: &mut Tensor<CudaBackend>,
+    running_var: &mut Tensor<CudaBackend>,
+    momentum: f64,
+    eps: f64,
+) -> Result<(Tensor<CudaBackend>, BnCache<CudaBackend>)> {
+    const OP: &str = "batchnorm_fwd_train";
+    check_bn_params(
+        OP,
+        x,
+        &[
+            ("gamma", gamma),
+            ("beta", beta),
+            ("running_mean", running_mean),
+            ("running_var", running_var),
+        ],
+    )?;
+    let (b, c) = x.shape();
+    // The unbiased variance for the running average divides by B − 1 (PyTorch refuses B = 1 too).
+    if b < 2 {
+        return Err(Error::shape(
+            OP,
+            format!("x has {b} rows; training-mode batch statistics need at least 2"),
+        ));
+    }
+    to_int(OP, "x", x.len())?;
+    let mut y = be.alloc_out(b * c)?;
+    let mut xhat = be.alloc_out(b * c)?;
+    let mut inv_std = be.alloc_out(c)?;
+    if c > 0 {
+        let (rows, cols) = (b as i32, c as i32);
+        let (momentum, eps) = (momentum as f32, eps as f32);
+        let f = be.function(FAMILY, "bn_fwd_train_f32")?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut y)
+            .arg(&mut xhat)
+            .arg(&mut inv_std)
+            .arg(&mut running_mean.buf)
+            .arg(&mut running_var.buf)
+            .arg(&x.buf)
+            .arg(&gamma.buf)
+            .arg(&beta.buf)
+            .arg(&rows)
+            .arg(&cols)
+            .arg(&momentum)
+            .arg(&eps);
+        // SAFETY: bn_fwd_train_f32(float* y, float* xhat, float* inv_std, float* running_mean,
+        // float* running_var, const float* x, const float* gamma, const float* beta, int rows,
+        // int cols, float momentum, float eps); y, xhat and x hold rows·cols floats, the other five
+        // cols (checked); rows ≥ 2; col shape as the kernel's shared memory assumes.
+        unsafe { l.launch(launch_cfg::col(c)) }.map_err(cuda_err)?;
+    }
+    Ok((
+        Tensor::from_parts(y, b, c),
+        BnCache {
+            xhat: Tensor::from_parts(xhat, b, c),
+            inv_std: Tensor::from_parts(inv_std, 1, c),
+        },
+    ))
+}
+
+pub fn batchnorm_fwd_infer(
+    be: &CudaBackend,
+    x: &Tensor<CudaBackend>,
+    gamma: &Tensor<CudaBackend>,
+    beta: &Tensor<CudaBackend>,
+    running_mean: &Tensor<CudaBackend>,
+    running_var: &Tensor<CudaBackend>,
+    eps: f64,
+) -> Result<Tensor<CudaBackend>> {
+    const OP: &str = "batchnorm_fwd_infer";
+    check_bn_params(
+        OP,
+        x,
+        &[
+            ("gamma", gamma),
+            ("beta", beta),
+            ("running_mean", running_mean),
+            ("running_var", running_var),
+        ],
+    )?;
+    let n = x.len();
+    to_int(OP, "x", n)?;
+    let mut y = be.alloc_out(n)?;
+    if n > 0 {
+        let (rows, cols, eps) = (x.rows as i32, x.cols as i32, eps as f32);
+        let f = be.function(FAMILY, "bn_fwd_infer_f32")?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut y)
+            .arg(&x.buf)
+            .arg(&gamma.buf)
+            .arg(&beta.buf)
+            .arg(&running_mean.buf)
+            .arg(&running_var.buf)
+            .arg(&rows)
+            .arg(&cols)
+            .arg(&eps);
+        // SAFETY: bn_fwd_infer_f32(float* y, const float* x, const float* gamma, const float*
+        // beta, const float* running_mean, const float* running_var, int rows, int cols, float
+        // eps); y and x hold rows·cols floats, the four parameters cols each (checked).
+        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+    }
+    Ok(Tensor::from_parts(y, x.rows, x.cols))
+}
+
+pub fn batchnorm_bwd(
+    be: &CudaBackend,
+    dy: &Tensor<CudaBackend>,
+    cache: &BnCache<CudaBackend>,
+    gamma: &Tensor<CudaBackend>,
+) -> Result<(
+    Tensor<CudaBackend>,
+    Tensor<CudaBackend>,
+    Tensor<CudaBackend>,
+)> {
+    const OP: &str = "batchnorm_bwd";
+    check::same_shape(OP, dy, &cache.xhat)?;
+    let (b, c) = dy.shape();
+    check::shape(OP, "gamma", gamma, 1, c)?;
+    check::shape(OP, "inv_std", &cache.inv_std, 1, c)?;
+    to_int(OP, "dy", dy.len())?;
+    if b == 0 || c == 0 {
+        return Ok((
+            Tensor::from_parts(be.alloc_zeros(0)?, b, c),
+            Tensor::from_parts(be.alloc_zeros(c)?, 1, c),
+            Tensor::from_parts(be.alloc_zeros(c)?, 1, c),
+        ));
+    }
+    let mut dx = be.alloc_out(b * c)?;
+    let mut dgamma = be.alloc_out(c)?;
+    let mut dbeta = be.alloc_out(c)?;
+    let (rows, cols) = (b as i32, c as i32);
+    let f = be.function(FAMILY, "bn_bwd_f32")?;
+    let mut l = be.stream().launch_builder(&f);
+    l.arg(&mut dx)
+        .arg(&mut dgamma)
+        .arg(&mut dbeta)
+        .arg(&dy.buf)
+        .arg(&cache.xhat.buf)
+        .arg(&cache.inv_std.buf)
+        .arg(&gamma.buf)
+        .arg(&rows)
+        .arg(&cols);
+    // SAFETY: bn_bwd_f32(float* dx, float* dgamma, float* dbeta, const float* dy, const float*
+    // xhat, const float* inv_std, const float* gamma, int rows, int cols); dx, dy and xhat hold
+    // rows·cols floats, the other four cols (checked); col shape.
+    unsafe { l.launch(launch_cfg::col(c)) }.map_err(cuda_err)?;
+    Ok((
+        Tensor::from_parts(dx, b, c),
+        Tensor::from_parts(dgamma, 1, c),
+        Tensor::from_parts(dbeta, 1, c),
+    ))
+}
