@@ -1,19 +1,153 @@
-//! Placeholder: the convex family's launch wrappers come from the `cuda-kern` branch, which replaces
-//! this file. The signatures are the ones `mod.rs` delegates to.
+//! Launch wrappers for kernels/convex.cu: Eq. 3's convex combination (forward and backward to G's
+//! logits) and the gather of real dictionary rows, for f32, bf16 and f16 dictionaries.
 
-use super::CudaBackend;
+use cudarc::driver::{LaunchArgs, PushKernelArg};
+
+use super::{cuda_err, launch_cfg, to_int, CudaBackend, DevDict};
 use crate::backend::{ConvexOut, DictTensor, Indices, Tensor};
 use crate::error::{Error, Result};
+
+const FAMILY: &str = "convex";
+
+/// The dynamic shared memory a *sample* block may use without opting in to more (48 KiB).
+const MAX_SHARED_BYTES: usize = 48 * 1024;
+
+type Dict = DictTensor<CudaBackend>;
+
+/// The entry point suffix for a dictionary's storage type.
+fn suffix(d: &DevDict) -> &'static str {
+    match d {
+        DevDict::F32(_) => "f32",
+        DevDict::Bf16(_) => "bf16",
+        DevDict::F16(_) => "f16",
+    }
+}
+
+/// Pushes a dictionary's device pointer (the kernels take `const T*` for T of its precision).
+fn push_dict<'a>(l: &mut LaunchArgs<'a>, d: &'a DevDict) {
+    match d {
+        DevDict::F32(s) => l.arg(s),
+        DevDict::Bf16(s) | DevDict::F16(s) => l.arg(s),
+    };
+}
+
+/// Checks shared by the forward and the backward (the CPU reference's, plus what the kernels
+/// need: one storage type for both dictionaries, `N_s` within the shared memory); returns `N_s`.
+#[allow(clippy::too_many_arguments)]
+fn check_batch(
+    op: &'static str,
+    be: &CudaBackend,
+    batch: usize,
+    weight_cols: usize,
+    dict_t: &Dict,
+    dict_s: &Dict,
+    rows: &Indices<CudaBackend>,
+    shared_per_ns: usize,
+) -> Result<usize> {
+    if weight_cols == 0 || !weight_cols.is_multiple_of(2) {
+        return Err(Error::shape(
+            op,
+            format!("logits/weights have {weight_cols} columns, expected a positive even 2·N_s"),
+        ));
+    }
+    let ns = weight_cols / 2;
+    if dict_t.rows != dict_s.rows {
+        return Err(Error::shape(
+            op,
+            format!(
+                "dict_t has {} rows but dict_s has {}: row i of both must come from one image",
+                dict_t.rows, dict_s.rows
+            ),
+        ));
+    }
+    if rows.len() != batch * ns {
+        return Err(Error::shape(
+            op,
+            format!(
+                "rows holds {} indices, expected B·N_s = {batch}·{ns} = {}",
+                rows.len(),
+                batch * ns
+            ),
+        ));
+    }
+    be.check_indices(op, rows, "row index", dict_t.rows, "dictionary rows")?;
+    if dict_t.precision != dict_s.precision {
+        return Err(Error::invalid(
+            format!("{op} dictionaries"),
+            format!(
+                "dict_t is {} but dict_s is {}; the CUDA kernels take one storage type for both",
+                dict_t.precision.name(),
+                dict_s.precision.name()
+            ),
+        ));
+    }
+    if ns * shared_per_ns > MAX_SHARED_BYTES {
+        return Err(Error::invalid(
+            format!("{op} N_s"),
+            format!(
+                "{ns} rows per sample need {} bytes of shared memory; the kernel has {MAX_SHARED_BYTES}",
+                ns * shared_per_ns
+            ),
+        ));
+    }
+    to_int(op, "weights", batch * weight_cols)?;
+    to_int(op, "dict_t columns", dict_t.cols)?;
+    to_int(op, "dict_s columns", dict_s.cols)?;
+    to_int(op, "f_t", batch * dict_t.cols)?;
+    to_int(op, "f_s", batch * dict_s.cols)?;
+    Ok(ns)
+}
 
 pub fn convex_combine_fwd(
     be: &CudaBackend,
     logits: &Tensor<CudaBackend>,
-    dict_t: &DictTensor<CudaBackend>,
-    dict_s: &DictTensor<CudaBackend>,
+    dict_t: &Dict,
+    dict_s: &Dict,
     rows: &Indices<CudaBackend>,
 ) -> Result<ConvexOut<CudaBackend>> {
-    let _ = (be, logits, dict_t, dict_s, rows);
-    Err(Error::Cuda("not implemented".into()))
+    const OP: &str = "convex_combine_fwd";
+    // Two softmaxes (2·N_s floats) and the sample's row indices (N_s u32) in shared memory.
+    const SHARED_PER_NS: usize = 12;
+    let batch = logits.rows;
+    let ns = check_batch(
+        OP,
+        be,
+        batch,
+        logits.cols,
+        dict_t,
+        dict_s,
+        rows,
+        SHARED_PER_NS,
+    )?;
+    let (d_t, d_s) = (dict_t.cols, dict_s.cols);
+    let mut f_t = be.alloc_out(batch * d_t)?;
+    let mut f_s = be.alloc_out(batch * d_s)?;
+    let mut w = be.alloc_out(batch * 2 * ns)?;
+    if batch > 0 {
+        let [batch_i, ns_i, d_t_i, d_s_i] = [batch, ns, d_t, d_s].map(|v| v as i32);
+        let f = be.function(FAMILY, &format!("{OP}_{}", suffix(&dict_t.buf)))?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut f_t).arg(&mut f_s).arg(&mut w).arg(&logits.buf);
+        push_dict(&mut l, &dict_t.buf);
+        push_dict(&mut l, &dict_s.buf);
+        l.arg(rows.buf.slice.as_ref())
+            .arg(&batch_i)
+            .arg(&ns_i)
+            .arg(&d_t_i)
+            .arg(&d_s_i);
+        let cfg = launch_cfg::sample(batch, (SHARED_PER_NS * ns) as u32);
+        // SAFETY: convex_combine_fwd_T(float* f_t, float* f_s, float* w, const float* logits,
+        // const T* dict_t, const T* dict_s, const unsigned* rows, int batch, int ns, int d_t, int
+        // d_s) with T the dictionaries' common type (checked); every buffer holds what these sizes
+        // say, every row index is below the dictionaries' row count, and the block gets 12·N_s
+        // bytes of dynamic shared memory as the kernel asks.
+        unsafe { l.launch(cfg) }.map_err(cuda_err)?;
+    }
+    Ok(ConvexOut {
+        f_t: Tensor::from_parts(f_t, batch, d_t),
+        f_s: Tensor::from_parts(f_s, batch, d_s),
+        w: Tensor::from_parts(w, batch, 2 * ns),
+    })
 }
 
 pub fn convex_combine_bwd(
@@ -21,19 +155,74 @@ pub fn convex_combine_bwd(
     w: &Tensor<CudaBackend>,
     d_f_t: &Tensor<CudaBackend>,
     d_f_s: &Tensor<CudaBackend>,
-    dict_t: &DictTensor<CudaBackend>,
-    dict_s: &DictTensor<CudaBackend>,
+    dict_t: &Dict,
+    dict_s: &Dict,
     rows: &Indices<CudaBackend>,
 ) -> Result<Tensor<CudaBackend>> {
-    let _ = (be, w, d_f_t, d_f_s, dict_t, dict_s, rows);
-    Err(Error::Cuda("not implemented".into()))
+    const OP: &str = "convex_combine_bwd";
+    // The weight gradients g_t, g_s (2·N_s floats) in shared memory.
+    const SHARED_PER_NS: usize = 8;
+    let batch = w.rows;
+    let ns = check_batch(OP, be, batch, w.cols, dict_t, dict_s, rows, SHARED_PER_NS)?;
+    for (name, d, dict) in [("d_f_t", d_f_t, dict_t), ("d_f_s", d_f_s, dict_s)] {
+        if d.shape() != (batch, dict.cols) {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "{name} is {}×{}, expected {batch}×{}",
+                    d.rows, d.cols, dict.cols
+                ),
+            ));
+        }
+    }
+    let mut d_logits = be.alloc_out(batch * 2 * ns)?;
+    if batch > 0 {
+        let [batch_i, ns_i, d_t_i, d_s_i] = [batch, ns, dict_t.cols, dict_s.cols].map(|v| v as i32);
+        let f = be.function(FAMILY, &format!("{OP}_{}", suffix(&dict_t.buf)))?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut d_logits)
+            .arg(&w.buf)
+            .arg(&d_f_t.buf)
+            .arg(&d_f_s.buf);
+        push_dict(&mut l, &dict_t.buf);
+        push_dict(&mut l, &dict_s.buf);
+        l.arg(rows.buf.slice.as_ref())
+            .arg(&batch_i)
+            .arg(&ns_i)
+            .arg(&d_t_i)
+            .arg(&d_s_i);
+        let cfg = launch_cfg::sample(batch, (SHARED_PER_NS * ns) as u32);
+        // SAFETY: convex_combine_bwd_T(float* d_logits, const float* w, const float* d_f_t, const
+        // float* d_f_s, const T* dict_t, const T* dict_s, const unsigned* rows, int batch, int ns,
+        // int d_t, int d_s) with T the dictionaries' common type; shapes and row indices checked
+        // above, 8·N_s bytes of dynamic shared memory as the kernel asks, 256 threads (a multiple
+        // of 32, as its warp-per-row loop needs).
+        unsafe { l.launch(cfg) }.map_err(cuda_err)?;
+    }
+    Ok(Tensor::from_parts(d_logits, batch, 2 * ns))
 }
 
 pub fn dict_gather(
     be: &CudaBackend,
-    dict: &DictTensor<CudaBackend>,
+    dict: &Dict,
     rows: &Indices<CudaBackend>,
 ) -> Result<Tensor<CudaBackend>> {
-    let _ = (be, dict, rows);
-    Err(Error::Cuda("not implemented".into()))
+    const OP: &str = "dict_gather";
+    be.check_indices(OP, rows, "row index", dict.rows, "dictionary rows")?;
+    let (n, cols) = (rows.len(), dict.cols);
+    let total = to_int(OP, "output", n * cols)?;
+    let mut out = be.alloc_out(n * cols)?;
+    if total > 0 {
+        let [n_i, cols_i] = [n, cols].map(|v| v as i32);
+        let f = be.function(FAMILY, &format!("{OP}_{}", suffix(&dict.buf)))?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut out);
+        push_dict(&mut l, &dict.buf);
+        l.arg(rows.buf.slice.as_ref()).arg(&n_i).arg(&cols_i);
+        // SAFETY: dict_gather_T(float* out, const T* dict, const unsigned* rows, int n, int cols)
+        // with T the dictionary's type; out holds n·cols floats, every index is below the
+        // dictionary's row count (checked).
+        unsafe { l.launch(launch_cfg::flat(n * cols)) }.map_err(cuda_err)?;
+    }
+    Ok(Tensor::from_parts(out, n, cols))
 }

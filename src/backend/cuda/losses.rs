@@ -1,13 +1,31 @@
-//! Placeholder: the losses family's launch wrappers come from the `cuda-kern` branch, which
-//! replaces this file. The signatures are the ones `mod.rs` delegates to.
+//! Launch wrappers for kernels/losses.cu: row softmax, the classifier losses (CE, MSE on softmax,
+//! focal, LDAM; one kernel, switched by `kind`) and the visibility BCE. Each loss is one *row*
+//! launch writing per-row losses and the gradient, then `sum_scaled_f32` for the batch mean.
 
-use super::CudaBackend;
-use crate::backend::{ClassLoss, Indices, Tensor};
+use cudarc::driver::PushKernelArg;
+
+use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use crate::backend::{check, ClassLoss, Indices, Tensor};
 use crate::error::{Error, Result};
 
+const FAMILY: &str = "losses";
+
+type LossGrad = (Tensor<CudaBackend>, Tensor<CudaBackend>);
+
 pub fn softmax_rows(be: &CudaBackend, x: &Tensor<CudaBackend>) -> Result<Tensor<CudaBackend>> {
-    let _ = (be, x);
-    Err(Error::Cuda("not implemented".into()))
+    const OP: &str = "softmax_rows";
+    let n = to_int(OP, "x", x.len())?;
+    let mut y = be.alloc_out(x.len())?;
+    if n > 0 {
+        let [rows, cols] = [x.rows, x.cols].map(|v| v as i32);
+        let f = be.function(FAMILY, "softmax_rows_f32")?;
+        let mut l = be.stream().launch_builder(&f);
+        l.arg(&mut y).arg(&x.buf).arg(&rows).arg(&cols);
+        // SAFETY: softmax_rows_f32(float* y, const float* x, int rows, int cols); both hold
+        // rows·cols floats; one block per row of a multiple of 32 threads.
+        unsafe { l.launch(launch_cfg::row(x.rows, x.cols)) }.map_err(cuda_err)?;
+    }
+    Ok(Tensor::from_parts(y, x.rows, x.cols))
 }
 
 pub fn class_loss(
@@ -15,16 +33,93 @@ pub fn class_loss(
     logits: &Tensor<CudaBackend>,
     labels: &Indices<CudaBackend>,
     loss: ClassLoss<'_, CudaBackend>,
-) -> Result<(Tensor<CudaBackend>, Tensor<CudaBackend>)> {
-    let _ = (be, logits, labels, loss);
-    Err(Error::Cuda("not implemented".into()))
+) -> Result<LossGrad> {
+    const OP: &str = "class_loss";
+    let (b, n) = logits.shape();
+    if labels.len() != b {
+        return Err(Error::shape(
+            OP,
+            format!("{} labels for {b} rows of logits", labels.len()),
+        ));
+    }
+    if b == 0 || n == 0 {
+        return Err(Error::shape(
+            OP,
+            format!("logits are {b}×{n}; a mean loss needs a non-empty batch and classes"),
+        ));
+    }
+    be.check_indices(OP, labels, "label", n, "classes")?;
+    to_int(OP, "logits", logits.len())?;
+    let (kind, gamma, s, margins) = match loss {
+        ClassLoss::Ce => (0i32, 0.0f32, 0.0f32, None),
+        ClassLoss::Mse => (1, 0.0, 0.0, None),
+        ClassLoss::Focal { gamma } => {
+            if !(gamma >= 0.0 && gamma.is_finite()) {
+                return Err(Error::invalid(
+                    "focal gamma",
+                    format!("must be finite and ≥ 0, got {gamma}"),
+                ));
+            }
+            (2, gamma as f32, 0.0, None)
+        }
+        ClassLoss::Ldam { margins, s } => {
+            check::shape(OP, "margins", margins, 1, n)?;
+            if !s.is_finite() {
+                return Err(Error::invalid("LDAM scale s", format!("got {s}")));
+            }
+            (3, 0.0, s as f32, Some(margins))
+        }
+    };
+    let mut loss_rows = be.alloc_out(b)?;
+    let mut grad = be.alloc_out(b * n)?;
+    let [rows_i, cols_i] = [b, n].map(|v| v as i32);
+    let null: u64 = 0;
+    let f = be.function(FAMILY, "class_loss_f32")?;
+    let mut l = be.stream().launch_builder(&f);
+    l.arg(&mut loss_rows)
+        .arg(&mut grad)
+        .arg(&logits.buf)
+        .arg(labels.buf.slice.as_ref());
+    match margins {
+        Some(m) => l.arg(&m.buf),
+        None => l.arg(&null),
+    };
+    l.arg(&rows_i).arg(&cols_i).arg(&kind).arg(&gamma).arg(&s);
+    // SAFETY: class_loss_f32(float* loss_rows, float* dlogits, const float* logits, const
+    // unsigned* labels, const float* margins, int rows, int cols, int kind, float gamma, float s);
+    // loss_rows holds b floats, dlogits and logits b·n, labels b values below n (checked), margins
+    // 1 × n for LDAM (checked) and null otherwise, which the kernel then never reads.
+    unsafe { l.launch(launch_cfg::row(b, n)) }.map_err(cuda_err)?;
+    let loss = be.sum_scaled(&loss_rows, b, 1.0 / b as f64)?;
+    Ok((loss, Tensor::from_parts(grad, b, n)))
 }
 
 pub fn bce_logits(
     be: &CudaBackend,
     logits: &Tensor<CudaBackend>,
     targets: &Tensor<CudaBackend>,
-) -> Result<(Tensor<CudaBackend>, Tensor<CudaBackend>)> {
-    let _ = (be, logits, targets);
-    Err(Error::Cuda("not implemented".into()))
+) -> Result<LossGrad> {
+    const OP: &str = "bce_logits";
+    check::same_shape(OP, logits, targets)?;
+    let (b, n) = logits.shape();
+    if b == 0 {
+        return Err(Error::shape(OP, "empty batch"));
+    }
+    to_int(OP, "logits", logits.len())?;
+    let mut loss_rows = be.alloc_out(b)?;
+    let mut grad = be.alloc_out(b * n)?;
+    let [rows_i, cols_i] = [b, n].map(|v| v as i32);
+    let f = be.function(FAMILY, "bce_logits_f32")?;
+    let mut l = be.stream().launch_builder(&f);
+    l.arg(&mut loss_rows)
+        .arg(&mut grad)
+        .arg(&logits.buf)
+        .arg(&targets.buf)
+        .arg(&rows_i)
+        .arg(&cols_i);
+    // SAFETY: bce_logits_f32(float* loss_rows, float* grad, const float* logits, const float*
+    // targets, int rows, int cols); loss_rows holds b floats, the others b·n (same shape checked).
+    unsafe { l.launch(launch_cfg::row(b, n)) }.map_err(cuda_err)?;
+    let loss = be.sum_scaled(&loss_rows, b, 1.0 / b as f64)?;
+    Ok((loss, Tensor::from_parts(grad, b, n)))
 }
