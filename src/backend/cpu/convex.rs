@@ -21,18 +21,37 @@ fn check_indices(op: &'static str, rows: &[u32], n_rows: usize) -> Result<()> {
     Ok(())
 }
 
+/// Dictionary row `r`, widened to `T` into `out`. The storage precision is matched once per row
+/// (not per element) so the loops over columns vectorise.
+fn widen_row<T: Scalar>(dict: &HostRows, r: usize, out: &mut [T]) {
+    let cols = out.len();
+    let range = r * cols..(r + 1) * cols;
+    match dict {
+        HostRows::F32(v) => out
+            .iter_mut()
+            .zip(&v[range])
+            .for_each(|(o, &x)| *o = T::of_f32(x)),
+        HostRows::Bf16(v) => out
+            .iter_mut()
+            .zip(&v[range])
+            .for_each(|(o, &x)| *o = T::of_f32(x.to_f32())),
+        HostRows::F16(v) => out
+            .iter_mut()
+            .zip(&v[range])
+            .for_each(|(o, &x)| *o = T::of_f32(x.to_f32())),
+    }
+}
+
 /// `out[b] = Σ_k w[b, k] · dict[rows[b·N_s + k]]`.
 fn combine<T: Scalar>(w: &Array2<T>, dict: &HostRows, cols: usize, rows: &[u32]) -> Array2<T> {
     let (batch, ns) = w.dim();
     let mut out = Array2::<T>::zeros((batch, cols));
-    for b in 0..batch {
-        let mut acc = out.row_mut(b);
+    let mut row = vec![T::zero(); cols];
+    for (b, mut acc) in out.rows_mut().into_iter().enumerate() {
         for k in 0..ns {
             let wk = w[[b, k]];
-            let base = rows[b * ns + k] as usize * cols;
-            for (c, a) in acc.iter_mut().enumerate() {
-                *a += wk * T::of_f32(dict.get(base + c));
-            }
+            widen_row(dict, rows[b * ns + k] as usize, &mut row);
+            acc.iter_mut().zip(&row).for_each(|(a, &x)| *a += wk * x);
         }
     }
     out
@@ -48,14 +67,13 @@ fn weight_grad<T: Scalar>(
 ) -> Array2<T> {
     let batch = d_f.nrows();
     let mut g = Array2::<T>::zeros((batch, ns));
+    let mut row = vec![T::zero(); cols];
     for b in 0..batch {
         let df = d_f.row(b);
         for k in 0..ns {
-            let base = rows[b * ns + k] as usize * cols;
+            widen_row(dict, rows[b * ns + k] as usize, &mut row);
             let mut acc = T::zero();
-            for (c, &d) in df.iter().enumerate() {
-                acc += d * T::of_f32(dict.get(base + c));
-            }
+            df.iter().zip(&row).for_each(|(&d, &x)| acc += d * x);
             g[[b, k]] = acc;
         }
     }
@@ -138,11 +156,13 @@ pub fn dict_gather<T: Scalar>(
     check_indices("dict_gather", &rows.buf, dict.rows)?;
     let cols = dict.cols;
     let mut out = Array2::<T>::zeros((rows.len, cols));
+    let mut row = vec![T::zero(); cols];
     for (i, &r) in rows.buf.iter().enumerate() {
-        let base = r as usize * cols;
-        for (c, o) in out.row_mut(i).iter_mut().enumerate() {
-            *o = T::of_f32(dict.buf.get(base + c));
-        }
+        widen_row(&dict.buf, r as usize, &mut row);
+        out.row_mut(i)
+            .iter_mut()
+            .zip(&row)
+            .for_each(|(o, &x)| *o = x);
     }
     Ok(tensor(out))
 }
