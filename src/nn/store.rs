@@ -106,9 +106,14 @@ impl ParamStore {
             ));
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// [`load`](Self::load) on the bytes of a file already in memory; `path` names it in errors.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::bad_file(path, format!("not a safetensors file: {e}")))?;
-        let st = SafeTensors::deserialize(&bytes)
+        let st = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::bad_file(path, format!("not a safetensors file: {e}")))?;
         let mut store = ParamStore {
             source: Some(path.to_path_buf()),
