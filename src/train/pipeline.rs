@@ -260,12 +260,39 @@ pub fn run_convex_gan<B: Backend>(
     dict: &Dictionary,
     show_progress: bool,
 ) -> Result<(Game<B>, Vec<EpochLog>)> {
+    run_convex_gan_with(be, cfg, p2, q, n_train, dict, show_progress, None)
+}
+
+/// [`run_convex_gan`], checkpointing (and resuming) under `plan` when there is one.
+#[allow(clippy::too_many_arguments)]
+pub fn run_convex_gan_with<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    p2: &crate::config::Phase2Config,
+    q: Mlp<B>,
+    n_train: usize,
+    dict: &Dictionary,
+    show_progress: bool,
+    plan: Option<&super::checkpoint::Plan>,
+) -> Result<(Game<B>, Vec<EpochLog>)> {
     let dev = dict.upload(be)?;
     let ctx = Phase2Context::new(be, dict, &dev, p2)?;
     let mut init = stage_rng(cfg.seed, STREAM_INIT + 100);
     let mut game = Game::new(be, &cfg.model, dict, p2.ns, q, &mut init)?;
     let mut rng = stage_rng(cfg.seed, STREAM_PHASE2);
-    let logs = train_phase2(be, &mut game, &ctx, n_train, &mut rng, show_progress)?;
+    let logs = match plan {
+        None => train_phase2(be, &mut game, &ctx, n_train, &mut rng, show_progress)?,
+        Some(plan) => super::checkpoint::train(
+            be,
+            cfg,
+            &mut game,
+            &ctx,
+            n_train,
+            &mut rng,
+            show_progress,
+            plan,
+        )?,
+    };
     Ok((game, logs))
 }
 
