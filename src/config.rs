@@ -304,6 +304,25 @@ impl Config {
         if self.data.n_max == 0 {
             return bad("data.n_max", "must be at least 1".into());
         }
+        if let Some(counts) = &self.data.class_counts {
+            let what = "data.class_counts (--class-counts)";
+            let classes = crate::data::fmnist::FMNIST_CLASSES;
+            if counts.len() != classes {
+                return bad(
+                    what,
+                    format!(
+                        "{} counts given, Fashion-MNIST has {classes} classes",
+                        counts.len()
+                    ),
+                );
+            }
+            if let Some(c) = counts.iter().position(|&n| n == 0) {
+                return bad(
+                    what,
+                    format!("class {c} would get 0 training images; every class needs at least 1"),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -318,7 +337,16 @@ impl Config {
                 "is a directory, expected a TOML configuration",
             ));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            Error::bad_file(
+                path,
+                format!(
+                    "not a TOML file: invalid UTF-8 at byte {}",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })?;
         Self::from_toml(path, &text)
     }
 

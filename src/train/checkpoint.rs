@@ -451,7 +451,9 @@ impl Checkpoint {
     }
 }
 
-/// The dotted keys whose values differ between two configurations written by `Config::to_toml`.
+/// The dotted keys whose values differ between two configurations written by `Config::to_toml`,
+/// except `data.dir`: moving the data set does not change what Phase 2 computes (the dictionary's
+/// fingerprint covers the data).
 fn config_diff(saved: &str, now: &str) -> Vec<String> {
     let (Ok(a), Ok(b)) = (saved.parse::<toml::Table>(), now.parse::<toml::Table>()) else {
         return if saved == now {
@@ -468,6 +470,9 @@ fn config_diff(saved: &str, now: &str) -> Vec<String> {
             } else {
                 format!("{prefix}.{k}")
             };
+            if name == "data.dir" {
+                continue;
+            }
             match (a.get(k), b.get(k)) {
                 (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
                     walk(&name, x, y, out)

@@ -217,9 +217,9 @@ impl Dictionary {
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bad = |msg: String| Error::bad_file(path, msg);
         let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+            .map_err(|e| bad(crate::nn::store::safetensors_problem(&e)))?;
         let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+            .map_err(|e| bad(crate::nn::store::safetensors_problem(&e)))?;
         let meta = header
             .metadata()
             .clone()

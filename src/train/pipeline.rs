@@ -14,7 +14,8 @@ use super::EpochLog;
 use crate::backend::{Backend, Tensor};
 use crate::config::{Config, QLoss};
 use crate::data::fmnist::{
-    load_fashion_mnist, make_long_tailed, Dataset, LtCounts, LtSpec, LtSplit,
+    load_fashion_mnist, make_long_tailed, Dataset, LtCounts, LtSpec, LtSplit, TEST_LABELS,
+    TRAIN_LABELS,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{evaluate, Metrics};
@@ -45,6 +46,26 @@ pub struct Data {
 
 pub fn load_data(cfg: &Config) -> Result<Data> {
     let (full, mut test) = load_fashion_mnist(&cfg.data.dir)?;
+    // Every class needs training images for its dictionary and test images for its recall; the
+    // loader itself accepts any labels below the class count, so the pipeline checks this here,
+    // naming the labels file.
+    for (set, stem) in [(&full, TRAIN_LABELS), (&test, TEST_LABELS)] {
+        if let Some(c) = set.class_counts().iter().position(|&n| n == 0) {
+            let gz = cfg.data.dir.join(format!("{stem}.gz"));
+            let path = if gz.exists() {
+                gz
+            } else {
+                cfg.data.dir.join(stem)
+            };
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "class {c} has no samples among its {} labels; each of the {} classes needs some",
+                    set.n, set.classes
+                ),
+            ));
+        }
+    }
     let counts = match &cfg.data.class_counts {
         Some(c) => LtCounts::Explicit(c.clone()),
         None => LtCounts::Exponential {
