@@ -123,6 +123,14 @@ impl Overrides {
     }
 }
 
+/// [`memory::check`](crate::memory::check), naming the file the configuration came from.
+fn check_memory<B: Backend>(be: &B, cfg: &Config, source: Option<&Path>) -> Result<()> {
+    crate::memory::check(be, cfg).map_err(|e| match source {
+        Some(p) => Error::bad_file(p, e.to_string()),
+        None => e,
+    })
+}
+
 fn save_config(run_dir: &Path, cfg: &Config) -> Result<()> {
     write_atomic(&run_dir.join(CONFIG_FILE), cfg.to_toml()?.as_bytes())
 }
@@ -151,7 +159,7 @@ fn load_heads<B: Backend>(
 /// Stage 1.
 pub fn phase1<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.fresh_config()?;
-    crate::memory::check(be, &cfg)?;
+    check_memory(be, &cfg, o.config.as_deref())?;
     let data = load_data(&cfg)?;
     let t = Instant::now();
     let (heads, logs) = run_phase1(be, &cfg, &data.split.train, o.progress)?;
@@ -178,7 +186,7 @@ pub fn phase1<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
 /// Stage 2.
 pub fn build_dict<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.saved_config(run_dir)?;
-    crate::memory::check(be, &cfg)?;
+    check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let data = load_data(&cfg)?;
     let train = &data.split.train;
     let mut heads = load_heads(be, &cfg, run_dir, train.dim, train.classes)?;
@@ -199,7 +207,7 @@ pub fn build_dict<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<(
 /// Stage 3.
 pub fn phase2<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.saved_config(run_dir)?;
-    crate::memory::check(be, &cfg)?;
+    check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let dict = Dictionary::load(&run_dir.join(DICT_FILE))?;
     let d_in = dict_input_dim(&cfg)?;
     let heads = load_heads(be, &cfg, run_dir, d_in, dict.classes())?;
@@ -259,7 +267,7 @@ pub struct RunMetrics {
 /// Stage 4.
 pub fn eval<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.saved_config(run_dir)?;
-    crate::memory::check(be, &cfg)?;
+    check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let data = load_data(&cfg)?;
     let test = &data.test;
     let heads = load_heads(be, &cfg, run_dir, test.dim, test.classes)?;
@@ -344,7 +352,7 @@ pub fn compare<B: Backend>(be: &B, run_dir: &Path, o: &Overrides, seeds: &[u64])
     }
     let t = Instant::now();
     let base = o.fresh_config()?;
-    crate::memory::check(be, &base)?;
+    check_memory(be, &base, o.config.as_deref())?;
     save_config(run_dir, &base)?;
     let methods = Method::all();
     let mut rows: Vec<CompareRow> = methods
