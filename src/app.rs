@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_write::write_atomic;
 use crate::backend::{Backend, Precision};
 use crate::config::{Config, QLoss};
+use crate::data::fmnist::FMNIST_CLASSES;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model::Heads;
@@ -209,6 +210,8 @@ pub fn phase2<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.saved_config(run_dir)?;
     check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let dict = Dictionary::load(&run_dir.join(DICT_FILE))?;
+    let width = cfg.model.stream_widths.last().copied().unwrap_or(0);
+    dict.check_fits(&run_dir.join(DICT_FILE), FMNIST_CLASSES, width, width)?;
     let d_in = dict_input_dim(&cfg)?;
     let heads = load_heads(be, &cfg, run_dir, d_in, dict.classes())?;
     let n_train: usize = dict.counts.iter().sum();

@@ -352,6 +352,21 @@ fn shrink(name: &'static str) -> impl Fn(&Path) {
     })
 }
 
+/// One column fewer (a 2-D f32 tensor).
+fn narrow(name: &'static str) -> impl Fn(&Path) {
+    edit(move |st| {
+        let t = st.tensor(name);
+        let (rows, cols) = (t.2[0], t.2[1]);
+        let kept: Vec<u8> =
+            t.3.chunks_exact(4 * cols)
+                .flat_map(|row| row[..4 * (cols - 1)].to_vec())
+                .collect();
+        assert_eq!(kept.len(), rows * (cols - 1) * 4);
+        t.2[1] = cols - 1;
+        t.3 = kept;
+    })
+}
+
 fn drop_tensor(name: &'static str) -> impl Fn(&Path) {
     edit(move |st| st.tensors.retain(|t| t.0 != name))
 }
@@ -541,6 +556,11 @@ fn dictionary() {
         case("dictionary: counts of 9 classes", dict, d, p2, &["9 class counts but 10"], set_meta("counts", "[40,30,25,20,15,12,10,9,8]")),
         case("dictionary: counts not JSON", dict, d, p2, &["metadata 'counts'"], set_meta("counts", "forty")),
         case("dictionary: absurd counts", dict, d, p2, &["metadata 'counts'"], set_meta("counts", "[18446744073709551615,18446744073709551615,25,20,15,12,10,9,8,7]")),
+        case("dictionary: narrower features", dict, d, p2, &["features 15 + 16 wide", "16 + 16"], narrow("texture")),
+        case("dictionary: 9 classes throughout", dict, d, p2, &["holds 9 classes", "give 10 classes"], edit(|st| {
+            st.meta.insert("counts".into(), "[40,30,25,20,15,12,10,9,15]".into());
+            st.meta.insert("rows_per_class".into(), "[40,30,25,20,15,12,10,9,15]".into());
+        })),
         case("dictionary: missing tensor", dict, d, p2, &["tensor 'shape' missing"], drop_tensor("shape")),
         case("dictionary: a directory", dict, d, p2, &["is a directory"], make_dir),
         case("dictionary: unreadable", dict, d, p2, &["ermission denied"], unreadable),

@@ -152,6 +152,24 @@ impl Dictionary {
         self.layout.rows.iter().copied().min().unwrap_or(0)
     }
 
+    /// Refuses a dictionary built for other heads than the run's (`classes` classes, streams
+    /// `d_t` and `d_s` wide), naming the file, rather than letting Phase 2 fail on a shape.
+    pub fn check_fits(&self, path: &Path, classes: usize, d_t: usize, d_s: usize) -> Result<()> {
+        if (self.classes(), self.d_t, self.d_s) != (classes, d_t, d_s) {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "holds {} classes of features {} + {} wide, but this run's heads give {classes} \
+                     classes of {d_t} + {d_s}: rebuild it with `convexgan build-dict`",
+                    self.classes(),
+                    self.d_t,
+                    self.d_s
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn upload<B: Backend>(&self, be: &B) -> Result<DeviceDictionary<B>> {
         let r = self.layout.total();
         Ok(DeviceDictionary {
