@@ -87,12 +87,12 @@ fn gib(e: &Estimate) -> f64 {
 
 #[test]
 fn memory_estimate_of_the_presets_is_plausible_and_grows_with_the_batch() {
-    // The default run measures about 1 GiB of peak RSS (RESULTS.md); the estimate must be of that
-    // order, neither zero nor absurd.
+    // The default run's peak RSS measures 331 MiB (`/usr/bin/time -v convexgan run`); the
+    // estimate must be of that order (it overshoots a little by design), neither zero nor absurd.
     let e = estimate(&Config::fmnist());
     println!("fmnist: {:.3} GiB, {e:?}", gib(&e));
     assert!(
-        (0.2..8.0).contains(&gib(&e)),
+        (0.3..2.0).contains(&gib(&e)),
         "fmnist estimate {:.2} GiB: {e:?}",
         gib(&e)
     );
