@@ -294,16 +294,16 @@ impl<B: Backend> Game<B> {
 }
 
 /// Runs `cfg.epochs` epochs of `ceil(n_train / B)` iterations; returns per-epoch mean losses.
-pub fn train_phase2<B: Backend, R: Rng>(
+pub fn train_phase2<B: Backend>(
     be: &B,
     game: &mut Game<B>,
     ctx: &Phase2Context<'_, B>,
     n_train: usize,
-    rng: &mut R,
+    rng: &mut impl Rng,
     show_progress: bool,
 ) -> Result<Vec<EpochLog>> {
     let start = Phase2Progress::default();
-    let no_checkpoints = |_: &Game<B>, _: &Phase2Progress, _: &R| Ok(());
+    let no_checkpoints = |_: &Game<B>, _: &Phase2Progress, _: &_| Ok(());
     train_phase2_from(
         be,
         game,
