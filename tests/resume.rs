@@ -84,7 +84,9 @@ fn phase2_killed_and_resumed_is_bit_identical_to_an_uninterrupted_run() {
         while !ckpt.exists() && t.elapsed() < Duration::from_secs(120) {
             std::thread::sleep(Duration::from_millis(1));
         }
-        // SIGKILL: no destructor, no flush, possibly in the middle of a checkpoint write.
+        // A little later, so the kill lands anywhere: mid-iteration, or mid-way through writing a
+        // later checkpoint. SIGKILL: no destructor, no flush.
+        std::thread::sleep(Duration::from_millis(30));
         child.kill().unwrap();
         let status = child.wait().unwrap();
         if status.success() || killed.path().join(PHASE2_FILE).exists() {
@@ -94,6 +96,7 @@ fn phase2_killed_and_resumed_is_bit_identical_to_an_uninterrupted_run() {
         break;
     }
     let killed_at = killed_at.expect("the run was never killed part way with a checkpoint");
+    println!("killed after the checkpoint of iteration {killed_at} of {TOTAL}");
     assert!(
         killed_at > 0 && killed_at < TOTAL && killed_at % 7 == 0,
         "checkpoint at iteration {killed_at} of {TOTAL}"
