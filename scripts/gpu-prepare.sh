@@ -2,11 +2,11 @@
 # Builds the CUDA test binaries here (release, `--features cuda`) and puts them, stripped, in
 # gpu-bundle/ with a manifest and a PTX cache of every kernel family, for scripts/gpu-check.sh on a
 # lent GPU machine, which has no Rust (and maybe no NVRTC: the cached PTX then suffices).
-# Usage: bash scripts/gpu-prepare.sh [test-name ...]   (default: gpu_equivalence kernels_compile)
+# Usage: bash scripts/gpu-prepare.sh [test-name ...]   (default: gpu_equivalence gpu_phase2 kernels_compile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(gpu_equivalence kernels_compile)
+[ ${#tests[@]} -gt 0 ] || tests=(gpu_equivalence gpu_phase2 kernels_compile)
 out=gpu-bundle
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/ptx"

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_write::write_atomic;
 use crate::backend::{Backend, Precision};
 use crate::config::{Config, QLoss};
-use crate::data::fmnist::FMNIST_CLASSES;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model::Heads;
@@ -142,17 +141,36 @@ fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
+/// The Phase 1 heads of a run directory; their input width and class count come from the
+/// checkpoint's metadata and must match `expect` (the data's) when given.
 fn load_heads<B: Backend>(
     be: &B,
     cfg: &Config,
     run_dir: &Path,
-    dim: usize,
-    classes: usize,
+    expect: Option<(usize, usize)>,
 ) -> Result<Heads<B>> {
     let path = run_dir.join(PHASE1_FILE);
     let store = ParamStore::load(&path)?;
+    let meta = |k: &str| -> Result<usize> {
+        store
+            .metadata
+            .get(k)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                Error::bad_file(&path, format!("metadata '{k}' missing or not a number"))
+            })
+    };
+    let (d_in, classes) = (meta("d_in")?, meta("classes")?);
+    if let Some((d, c)) = expect {
+        if (d, c) != (d_in, classes) {
+            return Err(Error::bad_file(
+                &path,
+                format!("heads were trained on {d_in} inputs and {classes} classes, the data has {d} and {c}"),
+            ));
+        }
+    }
     let mut rng = crate::train::pipeline::stage_rng(cfg.seed, crate::train::pipeline::STREAM_INIT);
-    let mut heads = Heads::new(be, &cfg.model, dim, classes, &mut rng)?;
+    let mut heads = Heads::new(be, &cfg.model, d_in, classes, &mut rng)?;
     heads.import(be, &store)?;
     Ok(heads)
 }
@@ -167,6 +185,11 @@ pub fn phase1<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let mut store = ParamStore::new();
     heads.export(be, &mut store)?;
     store.metadata.insert("stage".into(), "phase1".into());
+    let train = &data.split.train;
+    store.metadata.insert("d_in".into(), train.dim.to_string());
+    store
+        .metadata
+        .insert("classes".into(), train.classes.to_string());
     store.save(&run_dir.join(PHASE1_FILE))?;
     save_json(&run_dir.join("phase1_log.json"), &logs)?;
     // Written last, so a stage that fails leaves nothing behind.
@@ -190,7 +213,7 @@ pub fn build_dict<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<(
     check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let data = load_data(&cfg)?;
     let train = &data.split.train;
-    let mut heads = load_heads(be, &cfg, run_dir, train.dim, train.classes)?;
+    let mut heads = load_heads(be, &cfg, run_dir, Some((train.dim, train.classes)))?;
     let feats = build_features(be, &cfg, &mut heads, train)?;
     feats.dict.save(&run_dir.join(DICT_FILE))?;
     save_config(run_dir, &cfg)?;
@@ -210,10 +233,13 @@ pub fn phase2<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.saved_config(run_dir)?;
     check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let dict = Dictionary::load(&run_dir.join(DICT_FILE))?;
-    let width = cfg.model.stream_widths.last().copied().unwrap_or(0);
-    dict.check_fits(&run_dir.join(DICT_FILE), FMNIST_CLASSES, width, width)?;
-    let d_in = dict_input_dim(&cfg)?;
-    let heads = load_heads(be, &cfg, run_dir, d_in, dict.classes())?;
+    let heads = load_heads(be, &cfg, run_dir, None)?;
+    dict.check_fits(
+        &run_dir.join(DICT_FILE),
+        heads.classes,
+        heads.d_t(),
+        heads.d_s(),
+    )?;
     let n_train: usize = dict.counts.iter().sum();
     let t = Instant::now();
     let plan = checkpoint::Plan {
@@ -253,11 +279,6 @@ pub fn phase2<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     Ok(())
 }
 
-/// The backbone's output width: the identity backbone on Fashion-MNIST's 28×28 pixels.
-fn dict_input_dim(_cfg: &Config) -> Result<usize> {
-    Ok(28 * 28)
-}
-
 /// What `eval` writes to metrics.json.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunMetrics {
@@ -273,7 +294,7 @@ pub fn eval<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let data = load_data(&cfg)?;
     let test = &data.test;
-    let heads = load_heads(be, &cfg, run_dir, test.dim, test.classes)?;
+    let heads = load_heads(be, &cfg, run_dir, Some((test.dim, test.classes)))?;
     let store = ParamStore::load(&run_dir.join(PHASE2_FILE))?;
     let mut q2 = heads.q.clone();
     q2.import(be, &store)?;

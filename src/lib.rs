@@ -21,3 +21,8 @@ pub mod train;
 
 pub use backend::{Backend, Cpu, Tensor};
 pub use error::{Error, Result};
+
+/// The README's code blocks run as doc tests, so its library example keeps compiling.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

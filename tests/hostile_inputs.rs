@@ -529,6 +529,7 @@ fn phase1_checkpoint() {
         case("phase1: missing tensor", p1, d, bd, &["missing tensor 'a.0.bias'"], drop_tensor("a.0.bias")),
         case("phase1: NaN", p1, d, bd, &["f_s.1.running_var", "non-finite"], poke_f32("f_s.1.running_var", f32::NAN)),
         case("phase1: Inf", p1, d, bd, &["q.1.weight", "non-finite"], poke_f32("q.1.weight", f32::INFINITY)),
+        case("phase1: no class count", p1, d, bd, &["metadata 'classes'"], drop_meta("classes")),
         case("phase1: a directory", p1, d, bd, &["is a directory"], make_dir),
         case("phase1: unreadable", p1, d, bd, &["ermission denied"], unreadable),
         case("phase1: missing", p1, d, bd, &["No such file"], |p| std::fs::remove_file(p).unwrap()),

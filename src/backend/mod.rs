@@ -5,6 +5,7 @@
 //! All matrices are row-major 2-D; a vector is a `1 × n` tensor. Losses are returned as `1 × 1`
 //! tensors so that a GPU iteration does not have to synchronise to log them.
 
+pub mod check;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
@@ -403,36 +404,4 @@ pub trait Backend: Sized + Clone + Send + Sync + 'static {
         v: &mut Tensor<Self>,
         hyper: &AdamHyper,
     ) -> Result<()>;
-}
-
-/// Checks shared by every backend, so the error messages are the same everywhere.
-pub mod check {
-    use super::{Backend, Tensor};
-    use crate::error::{Error, Result};
-
-    pub fn same_shape<B: Backend>(op: &'static str, a: &Tensor<B>, b: &Tensor<B>) -> Result<()> {
-        if a.shape() != b.shape() {
-            return Err(Error::shape(
-                op,
-                format!("{}×{} vs {}×{}", a.rows, a.cols, b.rows, b.cols),
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn shape<B: Backend>(
-        op: &'static str,
-        what: &str,
-        t: &Tensor<B>,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()> {
-        if t.shape() != (rows, cols) {
-            return Err(Error::shape(
-                op,
-                format!("{what} is {}×{}, expected {rows}×{cols}", t.rows, t.cols),
-            ));
-        }
-        Ok(())
-    }
 }

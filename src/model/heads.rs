@@ -34,6 +34,21 @@ pub fn build_q<B: Backend>(
     b.linear(classes, Activation::Identity).build(be, rng)
 }
 
+/// One stream block: `Linear → BatchNorm1d → ReLU` per width (SPEC §1 Choice).
+fn stream_block<B: Backend>(
+    be: &B,
+    name: &str,
+    d_in: usize,
+    widths: &[usize],
+    rng: &mut impl Rng,
+) -> Result<Mlp<B>> {
+    let mut b = Mlp::<B>::builder(name, d_in);
+    for &w in widths {
+        b = b.linear_bn(w, Activation::Relu);
+    }
+    b.build(be, rng)
+}
+
 impl<B: Backend> Heads<B> {
     pub fn new(
         be: &B,
@@ -42,15 +57,8 @@ impl<B: Backend> Heads<B> {
         classes: usize,
         rng: &mut impl Rng,
     ) -> Result<Self> {
-        let stream = |name: &str, rng: &mut dyn rand::RngCore| -> Result<Mlp<B>> {
-            let mut b = Mlp::<B>::builder(name, d_in);
-            for &w in &cfg.stream_widths {
-                b = b.linear_bn(w, Activation::Relu);
-            }
-            b.build(be, &mut RngRef(rng))
-        };
-        let f_t = stream("f_t", rng)?;
-        let f_s = stream("f_s", rng)?;
+        let f_t = stream_block(be, "f_t", d_in, &cfg.stream_widths, rng)?;
+        let f_s = stream_block(be, "f_s", d_in, &cfg.stream_widths, rng)?;
         let d_s = f_s.d_out();
         let a = Mlp::<B>::builder("a", d_s)
             .linear(classes, Activation::Identity)
@@ -104,23 +112,5 @@ impl<B: Backend> Heads<B> {
             m.import(be, store)?;
         }
         Ok(())
-    }
-}
-
-/// Lets a `&mut dyn RngCore` be passed where `impl Rng` is expected.
-struct RngRef<'a>(&'a mut dyn rand::RngCore);
-
-impl rand::RngCore for RngRef<'_> {
-    fn next_u32(&mut self) -> u32 {
-        self.0.next_u32()
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.0.fill_bytes(dest)
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> std::result::Result<(), rand::Error> {
-        self.0.try_fill_bytes(dest)
     }
 }

@@ -115,7 +115,6 @@ impl<B: Backend> Mlp<B> {
     /// when `need_dx` (skipped for a network whose input is data, which saves a product).
     pub fn backward(&mut self, be: &B, dy: &Tensor<B>, need_dx: bool) -> Result<Option<Tensor<B>>> {
         let mut g = dy.clone();
-        let n = self.layers.len();
         for (i, layer) in self.layers.iter_mut().enumerate().rev() {
             let first = i == 0;
             match layer {
@@ -126,7 +125,6 @@ impl<B: Backend> Mlp<B> {
                 Layer::BatchNorm(bn) => g = bn.backward(be, &g)?,
             }
         }
-        let _ = n;
         Ok(Some(g))
     }
 

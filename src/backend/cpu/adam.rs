@@ -4,7 +4,7 @@ use ndarray::Zip;
 
 use super::Cpu;
 use crate::backend::{check, AdamHyper, Scalar, Tensor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub fn adam_step<T: Scalar>(
     param: &mut Tensor<Cpu<T>>,
@@ -13,12 +13,7 @@ pub fn adam_step<T: Scalar>(
     v: &mut Tensor<Cpu<T>>,
     h: &AdamHyper,
 ) -> Result<()> {
-    check::same_shape("adam_step", param, grad)?;
-    check::same_shape("adam_step", param, m)?;
-    check::same_shape("adam_step", param, v)?;
-    if h.step == 0 {
-        return Err(Error::invalid("adam step", "step is 1-based; got 0"));
-    }
+    check::adam_step("adam_step", param, grad, m, v, h)?;
     let b1 = T::of(h.beta1);
     let b2 = T::of(h.beta2);
     let one = T::one();

@@ -8,47 +8,8 @@ use ndarray::Array2;
 
 use super::lsgan::softmax_into;
 use super::{tensor, Cpu};
-use crate::backend::{ConvexOut, DictTensor, HostRows, Indices, Scalar, Tensor};
+use crate::backend::{check, ConvexOut, DictTensor, HostRows, Indices, Scalar, Tensor};
 use crate::error::{Error, Result};
-
-/// Checks shared by the forward and the backward; returns `N_s`.
-fn check_batch<T: Scalar>(
-    op: &'static str,
-    batch: usize,
-    weight_cols: usize,
-    dict_t: &DictTensor<Cpu<T>>,
-    dict_s: &DictTensor<Cpu<T>>,
-    rows: &Indices<Cpu<T>>,
-) -> Result<usize> {
-    if weight_cols == 0 || !weight_cols.is_multiple_of(2) {
-        return Err(Error::shape(
-            op,
-            format!("logits/weights have {weight_cols} columns, expected a positive even 2·N_s"),
-        ));
-    }
-    let ns = weight_cols / 2;
-    if dict_t.rows != dict_s.rows {
-        return Err(Error::shape(
-            op,
-            format!(
-                "dict_t has {} rows but dict_s has {}: row i of both must come from one image",
-                dict_t.rows, dict_s.rows
-            ),
-        ));
-    }
-    if rows.len != batch * ns {
-        return Err(Error::shape(
-            op,
-            format!(
-                "rows holds {} indices, expected B·N_s = {batch}·{ns} = {}",
-                rows.len,
-                batch * ns
-            ),
-        ));
-    }
-    check_indices(op, &rows.buf, dict_t.rows)?;
-    Ok(ns)
-}
 
 fn check_indices(op: &'static str, rows: &[u32], n_rows: usize) -> Result<()> {
     if let Some((i, &r)) = rows.iter().enumerate().find(|(_, &r)| r as usize >= n_rows) {
@@ -109,7 +70,8 @@ pub fn convex_combine_fwd<T: Scalar>(
 ) -> Result<ConvexOut<Cpu<T>>> {
     const OP: &str = "convex_combine_fwd";
     let batch = logits.rows;
-    let ns = check_batch(OP, batch, logits.cols, dict_t, dict_s, rows)?;
+    let ns = check::convex_batch(OP, batch, logits.cols, dict_t, dict_s, rows)?;
+    check_indices(OP, &rows.buf, dict_t.rows)?;
 
     let mut w = Array2::<T>::zeros((batch, 2 * ns));
     for b in 0..batch {
@@ -146,25 +108,9 @@ pub fn convex_combine_bwd<T: Scalar>(
 ) -> Result<Tensor<Cpu<T>>> {
     const OP: &str = "convex_combine_bwd";
     let batch = w.rows;
-    let ns = check_batch(OP, batch, w.cols, dict_t, dict_s, rows)?;
-    if d_f_t.shape() != (batch, dict_t.cols) {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "d_f_t is {}×{}, expected {batch}×{}",
-                d_f_t.rows, d_f_t.cols, dict_t.cols
-            ),
-        ));
-    }
-    if d_f_s.shape() != (batch, dict_s.cols) {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "d_f_s is {}×{}, expected {batch}×{}",
-                d_f_s.rows, d_f_s.cols, dict_s.cols
-            ),
-        ));
-    }
+    let ns = check::convex_batch(OP, batch, w.cols, dict_t, dict_s, rows)?;
+    check_indices(OP, &rows.buf, dict_t.rows)?;
+    check::convex_grads(OP, batch, d_f_t, d_f_s, dict_t, dict_s)?;
     let g_t = weight_grad(&d_f_t.buf, &dict_t.buf, dict_t.cols, &rows.buf, ns);
     let g_s = weight_grad(&d_f_s.buf, &dict_s.buf, dict_s.cols, &rows.buf, ns);
 

@@ -23,16 +23,7 @@ pub fn scale<T: Scalar>(x: &Tensor<Cpu<T>>, alpha: f64) -> Result<Tensor<Cpu<T>>
 }
 
 pub fn concat_cols<T: Scalar>(parts: &[&Tensor<Cpu<T>>]) -> Result<Tensor<Cpu<T>>> {
-    let Some(first) = parts.first() else {
-        return Err(Error::shape("concat_cols", "no parts"));
-    };
-    let rows = first.rows;
-    if let Some(p) = parts.iter().find(|p| p.rows != rows) {
-        return Err(Error::shape(
-            "concat_cols",
-            format!("parts have {} and {} rows", rows, p.rows),
-        ));
-    }
+    check::concat_cols("concat_cols", parts)?;
     let views: Vec<_> = parts.iter().map(|p| p.buf.view()).collect();
     let a = ndarray::concatenate(Axis(1), &views)
         .map_err(|e| Error::shape("concat_cols", e.to_string()))?;
@@ -40,13 +31,7 @@ pub fn concat_cols<T: Scalar>(parts: &[&Tensor<Cpu<T>>]) -> Result<Tensor<Cpu<T>
 }
 
 pub fn split_cols<T: Scalar>(x: &Tensor<Cpu<T>>, widths: &[usize]) -> Result<Vec<Tensor<Cpu<T>>>> {
-    let total: usize = widths.iter().sum();
-    if total != x.cols {
-        return Err(Error::shape(
-            "split_cols",
-            format!("widths sum to {total}, tensor has {} columns", x.cols),
-        ));
-    }
+    check::split_cols("split_cols", x, widths)?;
     let mut out = Vec::with_capacity(widths.len());
     let mut c = 0;
     for &w in widths {

@@ -4,7 +4,7 @@ use ndarray::Array2;
 
 use super::{tensor, Cpu};
 use crate::backend::{check, Scalar, Tensor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A mean loss (`1 × 1`) and its gradient.
 type LossGrad<T> = (Tensor<Cpu<T>>, Tensor<Cpu<T>>);
@@ -16,17 +16,7 @@ pub fn heatmap_targets<T: Scalar>(
     sigma: f64,
 ) -> Result<Tensor<Cpu<T>>> {
     const OP: &str = "heatmap_targets";
-    let (batch, k) = vis.shape();
-    check::shape(OP, "coords", coords, batch, 2 * k)?;
-    if grid == 0 {
-        return Err(Error::invalid("heatmap grid", "must be at least 1 cell"));
-    }
-    if !(sigma.is_finite() && sigma > 0.0) {
-        return Err(Error::invalid(
-            "heatmap sigma",
-            format!("{sigma} (must be finite and > 0)"),
-        ));
-    }
+    let (batch, k) = check::heatmap_targets(OP, coords, vis, grid, sigma)?;
     let g2 = grid * grid;
     let inv_two_s2 = T::of(1.0 / (2.0 * sigma * sigma));
     let mut out = Array2::<T>::zeros((batch, k * g2));
@@ -56,31 +46,7 @@ pub fn heatmap_loss<T: Scalar>(
     vis: &Tensor<Cpu<T>>,
 ) -> Result<LossGrad<T>> {
     const OP: &str = "heatmap_loss";
-    check::same_shape(OP, pred, target)?;
-    let (batch, k) = vis.shape();
-    if batch == 0 {
-        return Err(Error::shape(OP, "empty batch"));
-    }
-    if pred.rows != batch {
-        return Err(Error::shape(
-            OP,
-            format!("pred has {} rows, vis has {batch}", pred.rows),
-        ));
-    }
-    // K = 0 (a data set without landmarks) is valid with zero-width maps.
-    let per = match pred.cols.checked_div(k) {
-        Some(per) if per * k == pred.cols => per,
-        None if pred.cols == 0 => 0,
-        _ => {
-            return Err(Error::shape(
-                OP,
-                format!(
-                    "pred has {} columns, not a multiple of the {k} landmarks in vis",
-                    pred.cols
-                ),
-            ))
-        }
-    };
+    let (batch, k, per) = check::heatmap_loss(OP, pred, target, vis)?;
     let inv_b = T::one() / T::of(batch as f64);
     let two = T::of(2.0);
     let mut loss = T::zero();

@@ -8,28 +8,14 @@ use crate::error::{Error, Result};
 
 type Tn<T> = Tensor<Cpu<T>>;
 
-fn check_act(op: &'static str, act: Activation) -> Result<()> {
-    if let Activation::LeakyRelu(a) = act {
-        // The backward recovers the sign of the pre-activation from the output, which needs α > 0.
-        if !(a > 0.0 && a.is_finite()) {
-            return Err(Error::invalid(
-                format!("{op} activation"),
-                format!("LeakyReLU slope must be finite and > 0, got {a}"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 pub fn bias_act_fwd<T: Scalar>(
     x: &Tensor<Cpu<T>>,
     bias: Option<&Tensor<Cpu<T>>>,
     act: Activation,
 ) -> Result<Tensor<Cpu<T>>> {
-    check_act("bias_act_fwd", act)?;
+    check::bias_act_fwd("bias_act_fwd", x, bias, act)?;
     let mut y = x.buf.clone();
     if let Some(b) = bias {
-        check::shape("bias_act_fwd", "bias", b, 1, x.cols)?;
         y += &b.buf;
     }
     match act {
@@ -48,8 +34,7 @@ pub fn act_bwd<T: Scalar>(
     dy: &Tensor<Cpu<T>>,
     act: Activation,
 ) -> Result<Tensor<Cpu<T>>> {
-    check_act("act_bwd", act)?;
-    check::same_shape("act_bwd", y, dy)?;
+    check::act_bwd("act_bwd", y, dy, act)?;
     let slope = match act {
         Activation::Identity => return Ok(dy.clone()),
         Activation::Relu => T::zero(),
@@ -70,17 +55,6 @@ pub fn col_sum<T: Scalar>(x: &Tensor<Cpu<T>>) -> Result<Tensor<Cpu<T>>> {
     ))
 }
 
-fn check_bn_params<T: Scalar>(
-    op: &'static str,
-    x: &Tensor<Cpu<T>>,
-    named: &[(&str, &Tensor<Cpu<T>>)],
-) -> Result<()> {
-    for (what, t) in named {
-        check::shape(op, what, t, 1, x.cols)?;
-    }
-    Ok(())
-}
-
 pub fn batchnorm_fwd_train<T: Scalar>(
     x: &Tensor<Cpu<T>>,
     gamma: &Tensor<Cpu<T>>,
@@ -91,24 +65,7 @@ pub fn batchnorm_fwd_train<T: Scalar>(
     eps: f64,
 ) -> Result<(Tn<T>, BnCache<Cpu<T>>)> {
     const OP: &str = "batchnorm_fwd_train";
-    check_bn_params(
-        OP,
-        x,
-        &[
-            ("gamma", gamma),
-            ("beta", beta),
-            ("running_mean", running_mean),
-            ("running_var", running_var),
-        ],
-    )?;
-    let (b, c) = x.shape();
-    // The unbiased variance for the running average divides by B − 1 (PyTorch refuses B = 1 too).
-    if b < 2 {
-        return Err(Error::shape(
-            OP,
-            format!("x has {b} rows; training-mode batch statistics need at least 2"),
-        ));
-    }
+    let (b, c) = check::batchnorm_fwd_train(OP, x, gamma, beta, running_mean, running_var)?;
     // Statistics accumulate in f64 so that the f32 instantiation loses nothing in the reductions.
     let mut mean = vec![0.0f64; c];
     for row in x.buf.rows() {
@@ -171,15 +128,13 @@ pub fn batchnorm_fwd_infer<T: Scalar>(
     running_var: &Tensor<Cpu<T>>,
     eps: f64,
 ) -> Result<Tensor<Cpu<T>>> {
-    check_bn_params(
+    check::batchnorm_params(
         "batchnorm_fwd_infer",
         x,
-        &[
-            ("gamma", gamma),
-            ("beta", beta),
-            ("running_mean", running_mean),
-            ("running_var", running_var),
-        ],
+        gamma,
+        beta,
+        running_mean,
+        running_var,
     )?;
     let c = x.cols;
     // Fold the affine map into one scale and shift per column.
@@ -205,10 +160,7 @@ pub fn batchnorm_bwd<T: Scalar>(
     gamma: &Tensor<Cpu<T>>,
 ) -> Result<(Tn<T>, Tn<T>, Tn<T>)> {
     const OP: &str = "batchnorm_bwd";
-    check::same_shape(OP, dy, &cache.xhat)?;
-    let (b, c) = dy.shape();
-    check::shape(OP, "gamma", gamma, 1, c)?;
-    check::shape(OP, "inv_std", &cache.inv_std, 1, c)?;
+    let (b, c) = check::batchnorm_bwd(OP, dy, cache, gamma)?;
     let mut dbeta = vec![0.0f64; c];
     let mut dgamma = vec![0.0f64; c];
     for (gr, hr) in dy.buf.rows().into_iter().zip(cache.xhat.buf.rows()) {

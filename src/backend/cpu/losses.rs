@@ -68,39 +68,16 @@ pub fn class_loss<T: Scalar>(
     loss: ClassLoss<'_, Cpu<T>>,
 ) -> Result<LossGrad<T>> {
     const OP: &str = "class_loss";
-    let (b, n) = logits.shape();
-    if labels.len != b {
-        return Err(Error::shape(
-            OP,
-            format!("{} labels for {b} rows of logits", labels.len),
-        ));
-    }
-    if b == 0 || n == 0 {
-        return Err(Error::shape(
-            OP,
-            format!("logits are {b}×{n}; a mean loss needs a non-empty batch and classes"),
-        ));
-    }
+    let (b, n) = check::class_loss(OP, logits, labels)?;
     if let Some(&c) = labels.buf.iter().find(|&&c| c as usize >= n) {
         return Err(Error::shape(
             OP,
             format!("label {c} out of range for {n} classes"),
         ));
     }
+    check::class_loss_params(OP, loss, n)?;
     let margins: Option<Vec<f64>> = match loss {
-        ClassLoss::Ldam { margins, s } => {
-            check::shape(OP, "margins", margins, 1, n)?;
-            if !s.is_finite() {
-                return Err(Error::invalid("LDAM scale s", format!("got {s}")));
-            }
-            Some(margins.buf.iter().map(|v| v.as_f64()).collect())
-        }
-        ClassLoss::Focal { gamma } if !(gamma >= 0.0 && gamma.is_finite()) => {
-            return Err(Error::invalid(
-                "focal gamma",
-                format!("must be finite and ≥ 0, got {gamma}"),
-            ));
-        }
+        ClassLoss::Ldam { margins, .. } => Some(margins.buf.iter().map(|v| v.as_f64()).collect()),
         _ => None,
     };
 
@@ -190,11 +167,7 @@ pub fn bce_logits<T: Scalar>(
     logits: &Tensor<Cpu<T>>,
     targets: &Tensor<Cpu<T>>,
 ) -> Result<LossGrad<T>> {
-    check::same_shape("bce_logits", logits, targets)?;
-    let b = logits.rows;
-    if b == 0 {
-        return Err(Error::shape("bce_logits", "empty batch"));
-    }
+    let (b, _) = check::bce_logits("bce_logits", logits, targets)?;
     let inv_b = 1.0 / b as f64;
     let mut total = 0.0f64;
     let grad = ndarray::Zip::from(&logits.buf)

@@ -24,21 +24,8 @@ pub(super) fn softmax_into<T: Scalar>(z: &[T], out: &mut [T]) {
     }
 }
 
-fn batch_of<T: Scalar>(op: &'static str, d_out: &Tensor<Cpu<T>>) -> Result<usize> {
-    if d_out.cols != 1 || d_out.rows == 0 {
-        return Err(Error::shape(
-            op,
-            format!(
-                "d_out is {}×{}, expected B×1 with B > 0",
-                d_out.rows, d_out.cols
-            ),
-        ));
-    }
-    Ok(d_out.rows)
-}
-
 pub fn lsgan_d_loss<T: Scalar>(d_out: &Tensor<Cpu<T>>, target: f64) -> Result<LossGrad<T>> {
-    let batch = batch_of("lsgan_d_loss", d_out)?;
+    let batch = check::lsgan_batch("lsgan_d_loss", d_out)?;
     let t = T::of(target);
     let inv_b = T::one() / T::of(batch as f64);
     let two = T::of(2.0);
@@ -62,21 +49,8 @@ pub fn lsgan_g_loss<T: Scalar>(
     lambda: f64,
 ) -> Result<GenLossOut<Cpu<T>>> {
     const OP: &str = "lsgan_g_loss";
-    let batch = batch_of(OP, d_out)?;
-    let classes = q_logits.cols;
-    check::shape(OP, "q_logits", q_logits, batch, classes)?;
-    if labels.len != batch {
-        return Err(Error::shape(
-            OP,
-            format!("{} labels for a batch of {batch}", labels.len),
-        ));
-    }
-    if majority >= classes {
-        return Err(Error::invalid(
-            "majority class",
-            format!("{OP}: {majority} out of range for {classes} classes"),
-        ));
-    }
+    let batch = check::lsgan_batch(OP, d_out)?;
+    let classes = check::lsgan_g_loss(OP, batch, q_logits, labels, majority)?;
     if let Some((i, &c)) = labels
         .buf
         .iter()

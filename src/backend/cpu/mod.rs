@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 use ndarray::Array2;
 
 use super::{
-    Activation, AdamHyper, Backend, BnCache, ClassLoss, ConvexOut, DictTensor, GenLossOut,
+    check, Activation, AdamHyper, Backend, BnCache, ClassLoss, ConvexOut, DictTensor, GenLossOut,
     HostRows, Indices, Scalar, Tensor,
 };
 use crate::error::{Error, Result};
@@ -67,12 +67,7 @@ impl<T: Scalar> Backend for Cpu<T> {
     }
 
     fn upload(&self, data: &[T], rows: usize, cols: usize) -> Result<Tensor<Self>> {
-        if data.len() != rows * cols {
-            return Err(Error::shape(
-                "upload",
-                format!("{} values for a {rows}×{cols} tensor", data.len()),
-            ));
-        }
+        check::upload("upload", data.len(), rows, cols)?;
         let a = Array2::from_shape_vec((rows, cols), data.to_vec())
             .map_err(|e| Error::shape("upload", e.to_string()))?;
         Ok(tensor(a))
@@ -90,12 +85,7 @@ impl<T: Scalar> Backend for Cpu<T> {
         Ok(t.buf.clone())
     }
     fn upload_dict(&self, rows: &HostRows, n_rows: usize, cols: usize) -> Result<DictTensor<Self>> {
-        if rows.len() != n_rows * cols {
-            return Err(Error::shape(
-                "upload_dict",
-                format!("{} values for {n_rows} rows of width {cols}", rows.len()),
-            ));
-        }
+        check::upload_dict("upload_dict", rows.len(), n_rows, cols)?;
         Ok(DictTensor {
             buf: rows.clone(),
             rows: n_rows,

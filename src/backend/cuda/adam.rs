@@ -4,7 +4,7 @@ use cudarc::driver::PushKernelArg;
 
 use super::{cuda_err, launch_cfg, to_int, CudaBackend};
 use crate::backend::{check, AdamHyper, Tensor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub fn adam_step(
     be: &CudaBackend,
@@ -15,12 +15,7 @@ pub fn adam_step(
     h: &AdamHyper,
 ) -> Result<()> {
     const OP: &str = "adam_step";
-    check::same_shape(OP, param, grad)?;
-    check::same_shape(OP, param, m)?;
-    check::same_shape(OP, param, v)?;
-    if h.step == 0 {
-        return Err(Error::invalid("adam step", "step is 1-based; got 0"));
-    }
+    check::adam_step(OP, param, grad, m, v, h)?;
     let n = param.len();
     let n_i = to_int(OP, "param", n)?;
     if n == 0 {

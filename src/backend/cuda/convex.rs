@@ -4,7 +4,7 @@
 use cudarc::driver::{LaunchArgs, PushKernelArg};
 
 use super::{cuda_err, launch_cfg, to_int, CudaBackend, DevDict};
-use crate::backend::{ConvexOut, DictTensor, Indices, Tensor};
+use crate::backend::{check, ConvexOut, DictTensor, Indices, Tensor};
 use crate::error::{Error, Result};
 
 const FAMILY: &str = "convex";
@@ -31,8 +31,9 @@ fn push_dict<'a>(l: &mut LaunchArgs<'a>, d: &'a DevDict) {
     };
 }
 
-/// Checks shared by the forward and the backward (the CPU reference's, plus what the kernels
-/// need: one storage type for both dictionaries, `N_s` within the shared memory); returns `N_s`.
+/// Checks shared by the forward and the backward ([`check::convex_batch`], plus what the kernels
+/// need: row indices in range, one storage type for both dictionaries, `N_s` within the shared
+/// memory, `int` sizes); returns `N_s`.
 #[allow(clippy::too_many_arguments)]
 fn check_batch(
     op: &'static str,
@@ -44,32 +45,7 @@ fn check_batch(
     rows: &Indices<CudaBackend>,
     shared_per_ns: usize,
 ) -> Result<usize> {
-    if weight_cols == 0 || !weight_cols.is_multiple_of(2) {
-        return Err(Error::shape(
-            op,
-            format!("logits/weights have {weight_cols} columns, expected a positive even 2·N_s"),
-        ));
-    }
-    let ns = weight_cols / 2;
-    if dict_t.rows != dict_s.rows {
-        return Err(Error::shape(
-            op,
-            format!(
-                "dict_t has {} rows but dict_s has {}: row i of both must come from one image",
-                dict_t.rows, dict_s.rows
-            ),
-        ));
-    }
-    if rows.len() != batch * ns {
-        return Err(Error::shape(
-            op,
-            format!(
-                "rows holds {} indices, expected B·N_s = {batch}·{ns} = {}",
-                rows.len(),
-                batch * ns
-            ),
-        ));
-    }
+    let ns = check::convex_batch(op, batch, weight_cols, dict_t, dict_s, rows)?;
     be.check_indices(op, rows, "row index", dict_t.rows, "dictionary rows")?;
     if dict_t.precision != dict_s.precision {
         return Err(Error::invalid(
@@ -164,17 +140,7 @@ pub fn convex_combine_bwd(
     const SHARED_PER_NS: usize = 8;
     let batch = w.rows;
     let ns = check_batch(OP, be, batch, w.cols, dict_t, dict_s, rows, SHARED_PER_NS)?;
-    for (name, d, dict) in [("d_f_t", d_f_t, dict_t), ("d_f_s", d_f_s, dict_s)] {
-        if d.shape() != (batch, dict.cols) {
-            return Err(Error::shape(
-                OP,
-                format!(
-                    "{name} is {}×{}, expected {batch}×{}",
-                    d.rows, d.cols, dict.cols
-                ),
-            ));
-        }
-    }
+    check::convex_grads(OP, batch, d_f_t, d_f_s, dict_t, dict_s)?;
     let mut d_logits = be.alloc_out(batch * 2 * ns)?;
     if batch > 0 {
         let [batch_i, ns_i, d_t_i, d_s_i] = [batch, ns, dict_t.cols, dict_s.cols].map(|v| v as i32);

@@ -117,16 +117,7 @@ pub fn concat_cols(
     be: &CudaBackend,
     parts: &[&Tensor<CudaBackend>],
 ) -> Result<Tensor<CudaBackend>> {
-    let Some(first) = parts.first() else {
-        return Err(Error::shape("concat_cols", "no parts"));
-    };
-    let rows = first.rows;
-    if let Some(p) = parts.iter().find(|p| p.rows != rows) {
-        return Err(Error::shape(
-            "concat_cols",
-            format!("parts have {} and {} rows", rows, p.rows),
-        ));
-    }
+    let rows = check::concat_cols("concat_cols", parts)?;
     let cols: usize = parts.iter().map(|p| p.cols).sum();
     to_int("concat_cols", "output", rows * cols)?;
     let mut out = be.alloc_out(rows * cols)?;
@@ -154,13 +145,7 @@ pub fn split_cols(
     x: &Tensor<CudaBackend>,
     widths: &[usize],
 ) -> Result<Vec<Tensor<CudaBackend>>> {
-    let total: usize = widths.iter().sum();
-    if total != x.cols {
-        return Err(Error::shape(
-            "split_cols",
-            format!("widths sum to {total}, tensor has {} columns", x.cols),
-        ));
-    }
+    check::split_cols("split_cols", x, widths)?;
     let mut out = Vec::with_capacity(widths.len());
     let mut c0 = 0;
     for &w in widths {

@@ -5,7 +5,7 @@ use cudarc::driver::PushKernelArg;
 
 use super::{cuda_err, launch_cfg, to_int, CudaBackend};
 use crate::backend::{check, Tensor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 const FAMILY: &str = "heatmap";
 
@@ -17,17 +17,7 @@ pub fn heatmap_targets(
     sigma: f64,
 ) -> Result<Tensor<CudaBackend>> {
     const OP: &str = "heatmap_targets";
-    let (batch, k) = vis.shape();
-    check::shape(OP, "coords", coords, batch, 2 * k)?;
-    if grid == 0 {
-        return Err(Error::invalid("heatmap grid", "must be at least 1 cell"));
-    }
-    if !(sigma.is_finite() && sigma > 0.0) {
-        return Err(Error::invalid(
-            "heatmap sigma",
-            format!("{sigma} (must be finite and > 0)"),
-        ));
-    }
+    let (batch, k) = check::heatmap_targets(OP, coords, vis, grid, sigma)?;
     let g2 = grid * grid;
     let total = to_int(OP, "output", batch * k * g2)?;
     let mut out = be.alloc_out(batch * k * g2)?;
@@ -58,27 +48,7 @@ pub fn heatmap_loss(
     vis: &Tensor<CudaBackend>,
 ) -> Result<(Tensor<CudaBackend>, Tensor<CudaBackend>)> {
     const OP: &str = "heatmap_loss";
-    check::same_shape(OP, pred, target)?;
-    let (batch, k) = vis.shape();
-    if batch == 0 {
-        return Err(Error::shape(OP, "empty batch"));
-    }
-    if pred.rows != batch {
-        return Err(Error::shape(
-            OP,
-            format!("pred has {} rows, vis has {batch}", pred.rows),
-        ));
-    }
-    if (k == 0 && pred.cols != 0) || (k > 0 && !pred.cols.is_multiple_of(k)) {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "pred has {} columns, not a multiple of the {k} landmarks in vis",
-                pred.cols
-            ),
-        ));
-    }
-    let per = pred.cols.checked_div(k).unwrap_or(0);
+    let (batch, k, per) = check::heatmap_loss(OP, pred, target, vis)?;
     to_int(OP, "pred", pred.len())?;
     let mut loss_rows = be.alloc_out(batch)?;
     let mut grad = be.alloc_out(pred.len())?;

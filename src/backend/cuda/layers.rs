@@ -5,21 +5,16 @@ use cudarc::driver::PushKernelArg;
 
 use super::{cuda_err, launch_cfg, to_int, CudaBackend};
 use crate::backend::{check, Activation, BnCache, Tensor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 const FAMILY: &str = "layers";
 
-/// The kernels' `act` code and slope.
-fn act_code(op: &'static str, act: Activation) -> Result<(i32, f32)> {
+/// The kernels' `act` code and slope, for an activation [`check::activation`] accepted.
+fn act_code(act: Activation) -> (i32, f32) {
     match act {
-        Activation::Identity => Ok((0, 0.0)),
-        Activation::Relu => Ok((1, 0.0)),
-        // The backward recovers the sign of the pre-activation from the output, which needs α > 0.
-        Activation::LeakyRelu(a) if a > 0.0 && a.is_finite() => Ok((2, a as f32)),
-        Activation::LeakyRelu(a) => Err(Error::invalid(
-            format!("{op} activation"),
-            format!("LeakyReLU slope must be finite and > 0, got {a}"),
-        )),
+        Activation::Identity => (0, 0.0),
+        Activation::Relu => (1, 0.0),
+        Activation::LeakyRelu(a) => (2, a as f32),
     }
 }
 
@@ -30,10 +25,8 @@ pub fn bias_act_fwd(
     act: Activation,
 ) -> Result<Tensor<CudaBackend>> {
     const OP: &str = "bias_act_fwd";
-    let (code, alpha) = act_code(OP, act)?;
-    if let Some(b) = bias {
-        check::shape(OP, "bias", b, 1, x.cols)?;
-    }
+    check::bias_act_fwd(OP, x, bias, act)?;
+    let (code, alpha) = act_code(act);
     let n = x.len();
     to_int(OP, "x", n)?;
     let mut y = be.alloc_out(n)?;
@@ -63,8 +56,8 @@ pub fn act_bwd(
     act: Activation,
 ) -> Result<Tensor<CudaBackend>> {
     const OP: &str = "act_bwd";
-    let (code, alpha) = act_code(OP, act)?;
-    check::same_shape(OP, y, dy)?;
+    check::act_bwd(OP, y, dy, act)?;
+    let (code, alpha) = act_code(act);
     let n = y.len();
     let n_i = to_int(OP, "y", n)?;
     let mut dx = be.alloc_out(n)?;
@@ -101,17 +94,6 @@ pub fn col_sum(be: &CudaBackend, x: &Tensor<CudaBackend>) -> Result<Tensor<CudaB
     Ok(Tensor::from_parts(out, 1, x.cols))
 }
 
-fn check_bn_params(
-    op: &'static str,
-    x: &Tensor<CudaBackend>,
-    named: &[(&str, &Tensor<CudaBackend>)],
-) -> Result<()> {
-    for (what, t) in named {
-        check::shape(op, what, t, 1, x.cols)?;
-    }
-    Ok(())
-}
-
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_fwd_train(
     be: &CudaBackend,
@@ -124,24 +106,7 @@ pub fn batchnorm_fwd_train(
     eps: f64,
 ) -> Result<(Tensor<CudaBackend>, BnCache<CudaBackend>)> {
     const OP: &str = "batchnorm_fwd_train";
-    check_bn_params(
-        OP,
-        x,
-        &[
-            ("gamma", gamma),
-            ("beta", beta),
-            ("running_mean", running_mean),
-            ("running_var", running_var),
-        ],
-    )?;
-    let (b, c) = x.shape();
-    // The unbiased variance for the running average divides by B − 1 (PyTorch refuses B = 1 too).
-    if b < 2 {
-        return Err(Error::shape(
-            OP,
-            format!("x has {b} rows; training-mode batch statistics need at least 2"),
-        ));
-    }
+    let (b, c) = check::batchnorm_fwd_train(OP, x, gamma, beta, running_mean, running_var)?;
     to_int(OP, "x", x.len())?;
     let mut y = be.alloc_out(b * c)?;
     let mut xhat = be.alloc_out(b * c)?;
@@ -188,16 +153,7 @@ pub fn batchnorm_fwd_infer(
     eps: f64,
 ) -> Result<Tensor<CudaBackend>> {
     const OP: &str = "batchnorm_fwd_infer";
-    check_bn_params(
-        OP,
-        x,
-        &[
-            ("gamma", gamma),
-            ("beta", beta),
-            ("running_mean", running_mean),
-            ("running_var", running_var),
-        ],
-    )?;
+    check::batchnorm_params(OP, x, gamma, beta, running_mean, running_var)?;
     let n = x.len();
     to_int(OP, "x", n)?;
     let mut y = be.alloc_out(n)?;
@@ -233,10 +189,7 @@ pub fn batchnorm_bwd(
     Tensor<CudaBackend>,
 )> {
     const OP: &str = "batchnorm_bwd";
-    check::same_shape(OP, dy, &cache.xhat)?;
-    let (b, c) = dy.shape();
-    check::shape(OP, "gamma", gamma, 1, c)?;
-    check::shape(OP, "inv_std", &cache.inv_std, 1, c)?;
+    let (b, c) = check::batchnorm_bwd(OP, dy, cache, gamma)?;
     to_int(OP, "dy", dy.len())?;
     if b == 0 || c == 0 {
         return Ok((

@@ -6,7 +6,7 @@ use cudarc::driver::PushKernelArg;
 
 use super::{cuda_err, launch_cfg, to_int, CudaBackend};
 use crate::backend::{check, ClassLoss, Indices, Tensor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 const FAMILY: &str = "losses";
 
@@ -35,40 +35,15 @@ pub fn class_loss(
     loss: ClassLoss<'_, CudaBackend>,
 ) -> Result<LossGrad> {
     const OP: &str = "class_loss";
-    let (b, n) = logits.shape();
-    if labels.len() != b {
-        return Err(Error::shape(
-            OP,
-            format!("{} labels for {b} rows of logits", labels.len()),
-        ));
-    }
-    if b == 0 || n == 0 {
-        return Err(Error::shape(
-            OP,
-            format!("logits are {b}×{n}; a mean loss needs a non-empty batch and classes"),
-        ));
-    }
+    let (b, n) = check::class_loss(OP, logits, labels)?;
     be.check_indices(OP, labels, "label", n, "classes")?;
     to_int(OP, "logits", logits.len())?;
+    check::class_loss_params(OP, loss, n)?;
     let (kind, gamma, s, margins) = match loss {
         ClassLoss::Ce => (0i32, 0.0f32, 0.0f32, None),
         ClassLoss::Mse => (1, 0.0, 0.0, None),
-        ClassLoss::Focal { gamma } => {
-            if !(gamma >= 0.0 && gamma.is_finite()) {
-                return Err(Error::invalid(
-                    "focal gamma",
-                    format!("must be finite and ≥ 0, got {gamma}"),
-                ));
-            }
-            (2, gamma as f32, 0.0, None)
-        }
-        ClassLoss::Ldam { margins, s } => {
-            check::shape(OP, "margins", margins, 1, n)?;
-            if !s.is_finite() {
-                return Err(Error::invalid("LDAM scale s", format!("got {s}")));
-            }
-            (3, 0.0, s as f32, Some(margins))
-        }
+        ClassLoss::Focal { gamma } => (2, gamma as f32, 0.0, None),
+        ClassLoss::Ldam { margins, s } => (3, 0.0, s as f32, Some(margins)),
     };
     let mut loss_rows = be.alloc_out(b)?;
     let mut grad = be.alloc_out(b * n)?;
@@ -100,11 +75,7 @@ pub fn bce_logits(
     targets: &Tensor<CudaBackend>,
 ) -> Result<LossGrad> {
     const OP: &str = "bce_logits";
-    check::same_shape(OP, logits, targets)?;
-    let (b, n) = logits.shape();
-    if b == 0 {
-        return Err(Error::shape(OP, "empty batch"));
-    }
+    let (b, n) = check::bce_logits(OP, logits, targets)?;
     to_int(OP, "logits", logits.len())?;
     let mut loss_rows = be.alloc_out(b)?;
     let mut grad = be.alloc_out(b * n)?;

@@ -6,23 +6,15 @@ use cudarc::driver::PushKernelArg;
 
 use super::{cuda_err, launch_cfg, to_int, CudaBackend};
 use crate::backend::{check, GenLossOut, Indices, Tensor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 const FAMILY: &str = "lsgan";
 
-/// `B` of a `B × 1` discriminator output, with the CPU reference's message otherwise.
+/// `B` of a `B × 1` discriminator output, as the kernels' `int`.
 fn batch_of(op: &'static str, d_out: &Tensor<CudaBackend>) -> Result<usize> {
-    if d_out.cols != 1 || d_out.rows == 0 {
-        return Err(Error::shape(
-            op,
-            format!(
-                "d_out is {}×{}, expected B×1 with B > 0",
-                d_out.rows, d_out.cols
-            ),
-        ));
-    }
-    to_int(op, "d_out", d_out.rows)?;
-    Ok(d_out.rows)
+    let batch = check::lsgan_batch(op, d_out)?;
+    to_int(op, "d_out", batch)?;
+    Ok(batch)
 }
 
 pub fn lsgan_d_loss(
@@ -59,20 +51,7 @@ pub fn lsgan_g_loss(
 ) -> Result<GenLossOut<CudaBackend>> {
     const OP: &str = "lsgan_g_loss";
     let batch = batch_of(OP, d_out)?;
-    let classes = q_logits.cols;
-    check::shape(OP, "q_logits", q_logits, batch, classes)?;
-    if labels.len() != batch {
-        return Err(Error::shape(
-            OP,
-            format!("{} labels for a batch of {batch}", labels.len()),
-        ));
-    }
-    if majority >= classes {
-        return Err(Error::invalid(
-            "majority class",
-            format!("{OP}: {majority} out of range for {classes} classes"),
-        ));
-    }
+    let classes = check::lsgan_g_loss(OP, batch, q_logits, labels, majority)?;
     be.check_indices(OP, labels, "label", classes, "classes")?;
     to_int(OP, "q_logits", q_logits.len())?;
     let mut loss_rows = be.alloc_out(batch)?;

@@ -9,8 +9,8 @@
 use cudarc::cublas::{sys::cublasOperation_t, Gemm, GemmConfig};
 
 use super::{cuda_err, to_int, CudaBackend};
-use crate::backend::Tensor;
-use crate::error::{Error, Result};
+use crate::backend::{check, Tensor};
+use crate::error::Result;
 
 pub fn matmul(
     be: &CudaBackend,
@@ -19,22 +19,7 @@ pub fn matmul(
     b: &Tensor<CudaBackend>,
     trans_b: bool,
 ) -> Result<Tensor<CudaBackend>> {
-    let (m, k) = if trans_a {
-        (a.cols, a.rows)
-    } else {
-        (a.rows, a.cols)
-    };
-    let (k2, n) = if trans_b {
-        (b.cols, b.rows)
-    } else {
-        (b.rows, b.cols)
-    };
-    if k != k2 {
-        return Err(Error::shape(
-            "matmul",
-            format!("op(A) is {m}×{k}, op(B) is {k2}×{n} (trans_a={trans_a}, trans_b={trans_b})"),
-        ));
-    }
+    let (m, k, n) = check::matmul("matmul", a, trans_a, b, trans_b)?;
     to_int("matmul", "A", a.len())?;
     to_int("matmul", "B", b.len())?;
     to_int("matmul", "C", m * n)?;

@@ -7,7 +7,7 @@
 //! in `download*`, `read_scalars` and `synchronize`.
 //!
 //! Each family module (`elementwise.rs`, `layers.rs`, ...) is a thin launch wrapper per op: shapes
-//! checked with the same messages as the CPU reference, grid chosen with [`launch_cfg`], one
+//! checked by [`super::check`], as the CPU reference does, grid chosen with [`launch_cfg`], one
 //! launch, `unsafe` only around the launch.
 
 pub mod adam;
@@ -31,7 +31,7 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStrea
 use cudarc::nvrtc::Ptx;
 
 use super::{
-    kernel_src, Activation, AdamHyper, Backend, BnCache, ClassLoss, ConvexOut, DictTensor,
+    check, kernel_src, Activation, AdamHyper, Backend, BnCache, ClassLoss, ConvexOut, DictTensor,
     GenLossOut, HostRows, Indices, Tensor,
 };
 use crate::error::{Error, Result};
@@ -368,16 +368,6 @@ fn load_family(
     }
 }
 
-fn check_len(op: &'static str, got: usize, rows: usize, cols: usize) -> Result<()> {
-    if got != rows * cols {
-        return Err(Error::shape(
-            op,
-            format!("{got} values for a {rows}×{cols} tensor"),
-        ));
-    }
-    Ok(())
-}
-
 impl Backend for CudaBackend {
     type Elem = f32;
     type Buf = CudaSlice<f32>;
@@ -392,7 +382,7 @@ impl Backend for CudaBackend {
     }
 
     fn upload(&self, data: &[f32], rows: usize, cols: usize) -> Result<Tensor<Self>> {
-        check_len("upload", data.len(), rows, cols)?;
+        check::upload("upload", data.len(), rows, cols)?;
         let buf = if data.is_empty() {
             self.alloc_zeros(0)?
         } else {
@@ -441,12 +431,7 @@ impl Backend for CudaBackend {
     }
 
     fn upload_dict(&self, rows: &HostRows, n_rows: usize, cols: usize) -> Result<DictTensor<Self>> {
-        if rows.len() != n_rows * cols {
-            return Err(Error::shape(
-                "upload_dict",
-                format!("{} values for {n_rows} rows of width {cols}", rows.len()),
-            ));
-        }
+        check::upload_dict("upload_dict", rows.len(), n_rows, cols)?;
         let s = &self.inner.stream;
         let bits16 = |v: Vec<u16>| {
             if v.is_empty() {
