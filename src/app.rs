@@ -15,9 +15,10 @@ use crate::metrics::Metrics;
 use crate::model::Heads;
 use crate::nn::ParamStore;
 use crate::report;
+use crate::train::checkpoint;
 use crate::train::dictionary::Dictionary;
 use crate::train::pipeline::{
-    build_features, evaluate_q, load_data, run_convex_gan, run_method, run_phase1, Method,
+    build_features, evaluate_q, load_data, run_convex_gan_with, run_method, run_phase1, Method,
 };
 use crate::train::EpochLog;
 
@@ -25,6 +26,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const PHASE1_FILE: &str = "phase1.safetensors";
 pub const DICT_FILE: &str = "dictionary.safetensors";
 pub const PHASE2_FILE: &str = "phase2.safetensors";
+/// Phase 2's checkpoint while it runs (removed once `phase2.safetensors` is written).
+pub const PHASE2_CHECKPOINT_FILE: &str = "phase2.ckpt.safetensors";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const REPORT_FILE: &str = "report.md";
 pub const PLOT_FILE: &str = "recall.png";
@@ -46,6 +49,10 @@ pub struct Overrides {
     pub dict_precision: Option<Precision>,
     pub test_limit: Option<usize>,
     pub progress: bool,
+    /// Continue Phase 2 from its checkpoint in the run directory, if there is one.
+    pub resume: bool,
+    /// Phase 2 iterations between checkpoints (0 = none).
+    pub checkpoint_every: usize,
 }
 
 impl Overrides {
@@ -116,6 +123,14 @@ impl Overrides {
     }
 }
 
+/// [`memory::check`](crate::memory::check), naming the file the configuration came from.
+fn check_memory<B: Backend>(be: &B, cfg: &Config, source: Option<&Path>) -> Result<()> {
+    crate::memory::check(be, cfg).map_err(|e| match source {
+        Some(p) => Error::bad_file(p, e.to_string()),
+        None => e,
+    })
+}
+
 fn save_config(run_dir: &Path, cfg: &Config) -> Result<()> {
     write_atomic(&run_dir.join(CONFIG_FILE), cfg.to_toml()?.as_bytes())
 }
@@ -163,7 +178,7 @@ fn load_heads<B: Backend>(
 /// Stage 1.
 pub fn phase1<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.fresh_config()?;
-    save_config(run_dir, &cfg)?;
+    check_memory(be, &cfg, o.config.as_deref())?;
     let data = load_data(&cfg)?;
     let t = Instant::now();
     let (heads, logs) = run_phase1(be, &cfg, &data.split.train, o.progress)?;
@@ -177,6 +192,8 @@ pub fn phase1<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
         .insert("classes".into(), train.classes.to_string());
     store.save(&run_dir.join(PHASE1_FILE))?;
     save_json(&run_dir.join("phase1_log.json"), &logs)?;
+    // Written last, so a stage that fails leaves nothing behind.
+    save_config(run_dir, &cfg)?;
     eprintln!(
         "phase 1: {} epochs on {} images in {:.1}s, final CE(Q) {:.4}",
         logs.len(),
@@ -193,12 +210,13 @@ pub fn phase1<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
 /// Stage 2.
 pub fn build_dict<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.saved_config(run_dir)?;
-    save_config(run_dir, &cfg)?;
+    check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let data = load_data(&cfg)?;
     let train = &data.split.train;
     let mut heads = load_heads(be, &cfg, run_dir, Some((train.dim, train.classes)))?;
     let feats = build_features(be, &cfg, &mut heads, train)?;
     feats.dict.save(&run_dir.join(DICT_FILE))?;
+    save_config(run_dir, &cfg)?;
     eprintln!(
         "dictionary: {} rows ({} per class at most, {}), d_t = {}, d_s = {}",
         feats.dict.layout.total(),
@@ -213,22 +231,23 @@ pub fn build_dict<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<(
 /// Stage 3.
 pub fn phase2<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.saved_config(run_dir)?;
-    save_config(run_dir, &cfg)?;
+    check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let dict = Dictionary::load(&run_dir.join(DICT_FILE))?;
     let heads = load_heads(be, &cfg, run_dir, None)?;
-    if heads.classes != dict.classes() {
-        return Err(Error::bad_file(
-            run_dir.join(DICT_FILE),
-            format!(
-                "{} classes, the Phase 1 heads have {}",
-                dict.classes(),
-                heads.classes
-            ),
-        ));
-    }
+    dict.check_fits(
+        &run_dir.join(DICT_FILE),
+        heads.classes,
+        heads.d_t(),
+        heads.d_s(),
+    )?;
     let n_train: usize = dict.counts.iter().sum();
     let t = Instant::now();
-    let (game, logs) = run_convex_gan(
+    let plan = checkpoint::Plan {
+        path: run_dir.join(PHASE2_CHECKPOINT_FILE),
+        every: o.checkpoint_every,
+        resume: o.resume,
+    };
+    let (game, logs) = run_convex_gan_with(
         be,
         &cfg,
         &cfg.phase2,
@@ -236,6 +255,7 @@ pub fn phase2<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
         n_train,
         &dict,
         o.progress,
+        Some(&plan),
     )?;
     let mut store = ParamStore::new();
     game.q.export(be, &mut store)?;
@@ -247,6 +267,8 @@ pub fn phase2<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
         .insert("q_loss".into(), cfg.phase2.q_loss.name().into());
     store.save(&run_dir.join(PHASE2_FILE))?;
     save_json(&run_dir.join("phase2_log.json"), &logs)?;
+    save_config(run_dir, &cfg)?;
+    plan.finish()?;
     eprintln!(
         "phase 2: {} epochs, Q loss {}, N_s = {}, in {:.1}s",
         logs.len(),
@@ -269,6 +291,7 @@ pub struct RunMetrics {
 /// Stage 4.
 pub fn eval<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let cfg = o.saved_config(run_dir)?;
+    check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let data = load_data(&cfg)?;
     let test = &data.test;
     let heads = load_heads(be, &cfg, run_dir, Some((test.dim, test.classes)))?;
@@ -320,13 +343,17 @@ pub fn eval<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
 /// The main job: every stage in sequence.
 pub fn run<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     let t = Instant::now();
-    phase1(be, run_dir, o)?;
     let later = Overrides {
         preset: None,
         config: None,
         ..o.clone()
     };
-    build_dict(be, run_dir, &later)?;
+    if o.resume && run_dir.join(PHASE2_CHECKPOINT_FILE).exists() {
+        eprintln!("resuming: Phase 1 and the dictionary are taken from the run directory");
+    } else {
+        phase1(be, run_dir, o)?;
+        build_dict(be, run_dir, &later)?;
+    }
     phase2(be, run_dir, &later)?;
     eval(be, run_dir, &later)?;
     eprintln!("total {:.1}s on {}", t.elapsed().as_secs_f64(), be.name());
@@ -349,6 +376,7 @@ pub fn compare<B: Backend>(be: &B, run_dir: &Path, o: &Overrides, seeds: &[u64])
     }
     let t = Instant::now();
     let base = o.fresh_config()?;
+    check_memory(be, &base, o.config.as_deref())?;
     save_config(run_dir, &base)?;
     let methods = Method::all();
     let mut rows: Vec<CompareRow> = methods

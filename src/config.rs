@@ -247,6 +247,85 @@ impl Config {
         if self.dict.max_rows_per_class == 0 {
             return bad("dict.max_rows_per_class", "must be at least 1");
         }
+        self.validate_numbers()
+    }
+
+    /// Values a file could set to NaN, Inf or zero that the checks above do not cover; each would
+    /// otherwise surface later as a NaN loss or an empty layer.
+    fn validate_numbers(&self) -> Result<()> {
+        let bad = |what: &str, msg: String| Err(Error::invalid(what, msg));
+        for (what, sched) in [
+            ("phase1.lr", &self.phase1.lr),
+            ("phase2.lr", &self.phase2.lr),
+        ] {
+            let rates = std::iter::once(sched.base).chain(sched.drops.iter().map(|d| d.1));
+            for lr in rates {
+                if !(lr.is_finite() && lr > 0.0) {
+                    return bad(what, format!("learning rate {lr}: must be finite and > 0"));
+                }
+            }
+        }
+        let m = &self.model;
+        for (what, widths) in [
+            ("model.stream_widths", &m.stream_widths),
+            ("model.g_hidden", &m.g_hidden),
+            ("model.d_hidden", &m.d_hidden),
+        ] {
+            if widths.contains(&0) {
+                return bad(what, format!("{widths:?}: every width must be at least 1"));
+            }
+        }
+        if m.z_dim == 0 {
+            return bad("model.z_dim", "must be at least 1".into());
+        }
+        let p = &self.phase2;
+        let finite = [
+            ("model.leaky_slope", m.leaky_slope, f64::NEG_INFINITY),
+            ("phase2.focal_gamma", p.focal_gamma, 0.0),
+            ("phase2.ldam_s", p.ldam_s, f64::MIN_POSITIVE),
+            (
+                "phase2.ldam_max_margin",
+                p.ldam_max_margin,
+                f64::MIN_POSITIVE,
+            ),
+        ];
+        for (what, v, min) in finite {
+            if !(v.is_finite() && v >= min) {
+                let need = if min == 0.0 {
+                    "finite and ≥ 0"
+                } else if min > 0.0 {
+                    "finite and > 0"
+                } else {
+                    "finite"
+                };
+                return bad(what, format!("{v}: must be {need}"));
+            }
+        }
+        if !self.data.imbalance.is_finite() {
+            return bad("data.imbalance (--imbalance)", "must be finite".into());
+        }
+        if self.data.n_max == 0 {
+            return bad("data.n_max", "must be at least 1".into());
+        }
+        if let Some(counts) = &self.data.class_counts {
+            let what = "data.class_counts (--class-counts)";
+            let classes = crate::data::fmnist::FMNIST_CLASSES;
+            if counts.len() != classes {
+                return bad(
+                    what,
+                    format!(
+                        "{} counts given, Fashion-MNIST has {classes} classes",
+                        counts.len()
+                    ),
+                );
+            }
+            if let Some(c) = counts.iter().position(|&n| n == 0) {
+                return bad(
+                    what,
+                    format!("class {c} would get 0 training images; every class needs at least 1"),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -255,8 +334,28 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let c: Config = toml::from_str(&text).map_err(|e| Error::bad_file(path, e.to_string()))?;
+        if path.is_dir() {
+            return Err(Error::bad_file(
+                path,
+                "is a directory, expected a TOML configuration",
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            Error::bad_file(
+                path,
+                format!(
+                    "not a TOML file: invalid UTF-8 at byte {}",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })?;
+        Self::from_toml(path, &text)
+    }
+
+    /// [`load`](Self::load) on text already in memory; `path` names it in errors.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self> {
+        let c: Config = toml::from_str(text).map_err(|e| Error::bad_file(path, e.to_string()))?;
         c.validate()
             .map_err(|e| Error::bad_file(path, e.to_string()))?;
         Ok(c)

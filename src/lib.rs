@@ -12,6 +12,7 @@ pub mod backend;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod nn;

@@ -97,6 +97,13 @@ struct Common {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Continue Phase 2 from the checkpoint in the run directory (`run` then skips Phase 1 and the
+    /// dictionary); without one, start from the beginning.
+    #[arg(long)]
+    resume: bool,
+    /// Phase 2 iterations between checkpoints (written atomically to the run directory); 0 = none.
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
 }
 
 impl Common {
@@ -116,6 +123,8 @@ impl Common {
             dict_precision: self.dict_precision,
             test_limit: self.test_limit,
             progress: !self.quiet,
+            resume: self.resume,
+            checkpoint_every: self.checkpoint_every,
         }
     }
 }

@@ -233,6 +233,13 @@ pub trait Backend: Sized + Clone + Send + Sync + 'static {
     fn download_f32(&self, t: &Tensor<Self>) -> Result<Vec<f32>> {
         Ok(self.download(t)?.into_iter().map(|x| x.as_f32()).collect())
     }
+    /// Free and total bytes of the memory the backend's tensors live in, when that is a device of
+    /// its own; `None` for host memory (the CPU backend). Used to refuse a run that cannot fit
+    /// before it allocates.
+    fn device_memory(&self) -> Option<(u64, u64)> {
+        None
+    }
+
     /// Wait for all queued work (a no-op on the CPU).
     fn synchronize(&self) -> Result<()> {
         Ok(())

@@ -211,20 +211,23 @@ pub fn load_fashion_mnist(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
             ))
         }
     };
-    let load = |images: &str, labels: &str| -> Result<Dataset> {
+    let load = |images: &str, labels: &str| -> Result<(Dataset, PathBuf)> {
         let (ip, lp) = (find(images)?, find(labels)?);
         let imgs = read_idx_images(&ip)?;
         let labs = read_idx_labels(&lp)?;
-        Dataset::from_idx(&imgs, &labs, FMNIST_CLASSES, &ip, &lp)
+        Ok((
+            Dataset::from_idx(&imgs, &labs, FMNIST_CLASSES, &ip, &lp)?,
+            ip,
+        ))
     };
-    let train = load(TRAIN_IMAGES, TRAIN_LABELS)?;
-    let test = load(TEST_IMAGES, TEST_LABELS)?;
+    let (train, _) = load(TRAIN_IMAGES, TRAIN_LABELS)?;
+    let (test, test_images) = load(TEST_IMAGES, TEST_LABELS)?;
     if train.dim != test.dim {
         return Err(Error::bad_file(
-            dir,
+            test_images,
             format!(
-                "training images have {} pixels but test images {}",
-                train.dim, test.dim
+                "images of {} pixels, but the training images have {}",
+                test.dim, train.dim
             ),
         ));
     }

@@ -58,11 +58,31 @@ pub fn read_idx_u8(path: impl AsRef<Path>, ndim: usize) -> Result<(Vec<usize>, V
             "is a directory, expected an IDX file",
         ));
     }
-    if meta.len() == 0 {
+    let file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
+    decode_idx_u8(path, file, meta.len(), ndim)
+}
+
+/// [`read_idx_u8`] on the bytes of a file already in memory; `path` only names it in errors.
+pub fn parse_idx_u8(path: &Path, bytes: &[u8], ndim: usize) -> Result<(Vec<usize>, Vec<u8>)> {
+    decode_idx_u8(path, bytes, bytes.len() as u64, ndim)
+}
+
+/// [`read_idx_images`] on the bytes of a file already in memory.
+pub fn parse_idx_images(path: &Path, bytes: &[u8]) -> Result<Images> {
+    let (dims, pixels) = parse_idx_u8(path, bytes, 3)?;
+    images_from(path, &dims, pixels)
+}
+
+/// The decoder proper, over any reader holding `len` bytes (a file, or a slice for the fuzzer).
+fn decode_idx_u8(
+    path: &Path,
+    mut file: impl Read,
+    len: u64,
+    ndim: usize,
+) -> Result<(Vec<usize>, Vec<u8>)> {
+    if len == 0 {
         return Err(Error::bad_file(path, "empty file, expected an IDX file"));
     }
-    let mut file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
-
     let mut magic = [0u8; 2];
     let got = read_full(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
     let gzip = got == 2 && magic == [0x1f, 0x8b];
@@ -74,7 +94,7 @@ pub fn read_idx_u8(path: impl AsRef<Path>, ndim: usize) -> Result<(Vec<usize>, V
     };
     // Raw files can be checked against their length before allocating; gzip ones only as they
     // decompress.
-    let raw_len = (!gzip).then_some(meta.len());
+    let raw_len = (!gzip).then_some(len);
     let source = if gzip { "gzip " } else { "" };
     let read_err = |e: std::io::Error| -> Error {
         if gzip {
@@ -198,6 +218,10 @@ pub fn read_idx_u8(path: impl AsRef<Path>, ndim: usize) -> Result<(Vec<usize>, V
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Images> {
     let path = path.as_ref();
     let (dims, pixels) = read_idx_u8(path, 3)?;
+    images_from(path, &dims, pixels)
+}
+
+fn images_from(path: &Path, dims: &[usize], pixels: Vec<u8>) -> Result<Images> {
     let (n, rows, cols) = (dims[0], dims[1], dims[2]);
     if rows == 0 || cols == 0 {
         return Err(Error::bad_file(

@@ -6,7 +6,7 @@ mod batchnorm;
 mod linear;
 mod mlp;
 mod param;
-mod store;
+pub(crate) mod store;
 
 pub use adam::{Adam, LrSchedule};
 pub use batchnorm::BatchNorm1d;

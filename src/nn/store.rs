@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
+use safetensors::{SafeTensorError, SafeTensors};
 
 use crate::atomic_write::write_atomic;
 use crate::backend::{Backend, Tensor};
@@ -106,10 +106,15 @@ impl ParamStore {
             ));
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| Error::bad_file(path, format!("not a safetensors file: {e}")))?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::bad_file(path, format!("not a safetensors file: {e}")))?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// [`load`](Self::load) on the bytes of a file already in memory; `path` names it in errors.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| Error::bad_file(path, safetensors_problem(&e)))?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::bad_file(path, safetensors_problem(&e)))?;
         let mut store = ParamStore {
             source: Some(path.to_path_buf()),
             ..ParamStore::default()
@@ -139,4 +144,28 @@ impl ParamStore {
         }
         Ok(store)
     }
+}
+
+/// What a safetensors parse error means for the user; the crate's own messages are its variant
+/// names.
+pub(crate) fn safetensors_problem(e: &SafeTensorError) -> String {
+    use SafeTensorError as E;
+    let what = match e {
+        E::HeaderTooSmall => "shorter than the 8-byte header length: empty or cut".to_string(),
+        E::HeaderTooLarge | E::InvalidHeaderLength => {
+            "its header length is larger than the file: cut, or another format".to_string()
+        }
+        E::InvalidHeader | E::InvalidHeaderStart | E::InvalidHeaderDeserialization => {
+            "its header is not the JSON a safetensors file starts with".to_string()
+        }
+        E::MetadataIncompleteBuffer => {
+            "the tensors the header describes do not fill the file: cut or padded".to_string()
+        }
+        E::InvalidOffset(name) => format!("the offsets of tensor '{name}' are invalid"),
+        E::TensorInvalidInfo | E::ValidationOverflow | E::InvalidTensorView(..) => {
+            format!("a tensor's dtype, shape and offsets disagree ({e:?})")
+        }
+        other => format!("{other:?}"),
+    };
+    format!("not a valid safetensors file: {what}")
 }

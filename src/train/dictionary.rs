@@ -20,6 +20,9 @@ use crate::nn::Mode;
 
 const FORMAT: &str = "convexgan-dictionary-v1";
 
+/// Upper bound on the training images a dictionary's metadata may claim.
+pub const MAX_TRAINING_IMAGES: usize = 1 << 32;
+
 /// Both streams' dictionaries for every class, class after class, plus what Phase 2 needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dictionary {
@@ -149,6 +152,24 @@ impl Dictionary {
         self.layout.rows.iter().copied().min().unwrap_or(0)
     }
 
+    /// Refuses a dictionary built for other heads than the run's (`classes` classes, streams
+    /// `d_t` and `d_s` wide), naming the file, rather than letting Phase 2 fail on a shape.
+    pub fn check_fits(&self, path: &Path, classes: usize, d_t: usize, d_s: usize) -> Result<()> {
+        if (self.classes(), self.d_t, self.d_s) != (classes, d_t, d_s) {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "holds {} classes of features {} + {} wide, but this run's heads give {classes} \
+                     classes of {d_t} + {d_s}: rebuild it with `convexgan build-dict`",
+                    self.classes(),
+                    self.d_t,
+                    self.d_s
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn upload<B: Backend>(&self, be: &B) -> Result<DeviceDictionary<B>> {
         let r = self.layout.total();
         Ok(DeviceDictionary {
@@ -207,10 +228,16 @@ impl Dictionary {
             return Err(bad("is a directory, expected a dictionary file".into()));
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// [`load`](Self::load) on the bytes of a file already in memory; `path` names it in errors.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let bad = |msg: String| Error::bad_file(path, msg);
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(crate::nn::store::safetensors_problem(&e)))?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(crate::nn::store::safetensors_problem(&e)))?;
         let meta = header
             .metadata()
             .clone()
@@ -246,6 +273,18 @@ impl Dictionary {
             return Err(bad(format!(
                 "class {c} holds {} rows but has {} training images",
                 rows[c], counts[c]
+            )));
+        }
+        // A hostile header could give counts whose sum overflows, or so many training images that
+        // Phase 2's epochs would never end; real data sets are far below 2^32 images.
+        let plausible = |v: &[usize]| {
+            v.iter()
+                .try_fold(0usize, |acc, &n| acc.checked_add(n))
+                .filter(|&t| t <= MAX_TRAINING_IMAGES)
+        };
+        if plausible(&counts).is_none() {
+            return Err(bad(format!(
+                "metadata 'counts' {counts:?} sum to more than {MAX_TRAINING_IMAGES} images"
             )));
         }
         let layout = RowLayout::new(rows);

@@ -2,7 +2,9 @@
 //! baselines and the evaluation.
 
 pub mod baselines;
+pub mod checkpoint;
 pub mod dictionary;
+pub mod guard;
 pub mod phase1;
 pub mod phase2;
 pub mod pipeline;

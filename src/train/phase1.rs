@@ -4,7 +4,7 @@
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::{progress, EpochLog};
+use super::{guard, progress, EpochLog};
 use crate::backend::{Backend, ClassLoss, Tensor};
 use crate::config::Phase1Config;
 use crate::error::{Error, Result};
@@ -104,9 +104,19 @@ pub fn train_phase1<B: Backend>(
             }
         }
         let mut log = EpochLog::new("phase1", epoch);
-        log.add_mean(be, "ce_q", &q_losses)?;
-        log.add_mean(be, "ce_a", &a_losses)?;
-        log.check_finite()?;
+        let first = epoch * per_epoch + 1;
+        let series = [("ce_q", &q_losses[..]), ("ce_a", &a_losses[..])];
+        for (name, m) in guard::checked_means(be, "phase 1", first, &series)? {
+            log.losses.insert(name.to_string(), m);
+        }
+        let params = heads
+            .f_t
+            .params()
+            .into_iter()
+            .chain(heads.f_s.params())
+            .chain(heads.a.params())
+            .chain(heads.q.params());
+        guard::check_params(be, "phase 1", first + per_epoch - 1, first - 1, params)?;
         logs.push(log);
     }
     pb.finish_and_clear();

@@ -4,6 +4,7 @@
 use rand::Rng;
 
 use super::dictionary::{DeviceDictionary, Dictionary};
+use super::guard::{self, PendingLoss};
 use super::sampling::{
     normal_noise, pick_real_rows, sample_rows, uniform_classes, MinorityClassSampler,
 };
@@ -301,35 +302,125 @@ pub fn train_phase2<B: Backend>(
     rng: &mut impl Rng,
     show_progress: bool,
 ) -> Result<Vec<EpochLog>> {
+    let start = Phase2Progress::default();
+    let no_checkpoints = |_: &Game<B>, _: &Phase2Progress, _: &_| Ok(());
+    train_phase2_from(
+        be,
+        game,
+        ctx,
+        n_train,
+        rng,
+        show_progress,
+        start,
+        0,
+        no_checkpoints,
+    )
+}
+
+/// Where a Phase 2 run stands between two iterations: with the players (weights, Adam state,
+/// `Game::iteration`) and the random stream, what a resumed run needs to continue bit for bit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Phase2Progress {
+    /// The epoch under way (0-based); `cfg.epochs` when done.
+    pub epoch: usize,
+    /// Iterations of that epoch done.
+    pub iter_in_epoch: usize,
+    /// Logs of the finished epochs.
+    pub logs: Vec<EpochLog>,
+    /// Every loss of the epoch under way so far, by name, in iteration order (the epoch's means
+    /// are summed from these, so they are the same however the epoch was interrupted).
+    pub losses: std::collections::BTreeMap<String, Vec<f64>>,
+}
+
+/// [`train_phase2`] from `start` (a fresh run or a checkpoint's progress). After every
+/// `checkpoint_every`-th iteration (0 = never), once that iteration's losses and the parameters
+/// have passed the [`guard`](super::guard) checks, `checkpoint` gets the game, the progress and
+/// the random stream as they are between iterations.
+#[allow(clippy::too_many_arguments)]
+pub fn train_phase2_from<B: Backend, R: Rng>(
+    be: &B,
+    game: &mut Game<B>,
+    ctx: &Phase2Context<'_, B>,
+    n_train: usize,
+    rng: &mut R,
+    show_progress: bool,
+    start: Phase2Progress,
+    checkpoint_every: usize,
+    mut checkpoint: impl FnMut(&Game<B>, &Phase2Progress, &R) -> Result<()>,
+) -> Result<Vec<EpochLog>> {
+    const STAGE: &str = "phase 2";
     let cfg = ctx.cfg;
     let per_epoch = n_train.div_ceil(cfg.batch).max(1);
+    let mut state = start;
     let pb = progress::bar((cfg.epochs * per_epoch) as u64, "phase 2", show_progress);
-    let mut logs = Vec::new();
-    for epoch in 0..cfg.epochs {
-        let lr = cfg.lr.at(epoch);
-        let (mut qr, mut qf, mut dr, mut df, mut g) = (vec![], vec![], vec![], vec![], vec![]);
-        for it in 0..per_epoch {
-            let s = game.step(be, ctx, rng, lr)?;
-            if (it + 1) % progress::LOG_EVERY == 0 {
-                let v = be.read_scalars(&[&s.q_real, &s.g])?;
-                pb.set_message(format!("epoch {} q {:.4} g {:.4}", epoch + 1, v[0], v[1]));
+    pb.set_position((state.epoch * per_epoch + state.iter_in_epoch) as u64);
+    let mut pending: Vec<(usize, StepLosses<B>)> = Vec::new();
+    let mut checked = game.iteration;
+    while state.epoch < cfg.epochs {
+        let lr = cfg.lr.at(state.epoch);
+        let s = game.step(be, ctx, rng, lr)?;
+        let it = game.iteration;
+        pending.push((it, s));
+        state.iter_in_epoch += 1;
+        pb.inc(1);
+        let epoch_done = state.iter_in_epoch >= per_epoch;
+        let save = checkpoint_every > 0 && it.is_multiple_of(checkpoint_every);
+        if epoch_done || save || state.iter_in_epoch.is_multiple_of(progress::LOG_EVERY) {
+            let mut items = Vec::new();
+            for (i, s) in &pending {
+                let named = [
+                    ("q_real", Some(&s.q_real)),
+                    ("q_fake", Some(&s.q_fake)),
+                    ("d_real", s.d_real.as_ref()),
+                    ("d_fake", s.d_fake.as_ref()),
+                    ("g", Some(&s.g)),
+                ];
+                for (name, value) in named {
+                    if let Some(value) = value {
+                        items.push(PendingLoss {
+                            iteration: *i,
+                            name,
+                            value,
+                        });
+                    }
+                }
             }
-            qr.push(s.q_real);
-            qf.push(s.q_fake);
-            dr.extend(s.d_real);
-            df.extend(s.d_fake);
-            g.push(s.g);
-            pb.inc(1);
+            let values = guard::read_losses(be, STAGE, &items)?;
+            for (p, v) in items.iter().zip(&values) {
+                state.losses.entry(p.name.to_string()).or_default().push(*v);
+            }
+            drop(items);
+            pending.clear();
+            let players = game
+                .g
+                .net
+                .params()
+                .into_iter()
+                .chain(game.d.net.params())
+                .chain(game.q.params());
+            guard::check_params(be, STAGE, it, checked, players)?;
+            checked = it;
+            let last = |k: &str| state.losses.get(k).and_then(|v| v.last()).copied();
+            if let (Some(q), Some(g)) = (last("q_real"), last("g")) {
+                pb.set_message(format!("epoch {} q {q:.4} g {g:.4}", state.epoch + 1));
+            }
         }
-        let mut log = EpochLog::new("phase2", epoch);
-        log.add_mean(be, "q_real", &qr)?;
-        log.add_mean(be, "q_fake", &qf)?;
-        log.add_mean(be, "d_real", &dr)?;
-        log.add_mean(be, "d_fake", &df)?;
-        log.add_mean(be, "g", &g)?;
-        log.check_finite()?;
-        logs.push(log);
+        if epoch_done {
+            let mut log = EpochLog::new("phase2", state.epoch);
+            for name in ["q_real", "q_fake", "d_real", "d_fake", "g"] {
+                if let Some(m) = state.losses.get(name).and_then(|v| guard::mean(v)) {
+                    log.losses.insert(name.to_string(), m);
+                }
+            }
+            state.logs.push(log);
+            state.losses.clear();
+            state.epoch += 1;
+            state.iter_in_epoch = 0;
+        }
+        if save {
+            checkpoint(game, &state, rng)?;
+        }
     }
     pb.finish_and_clear();
-    Ok(logs)
+    Ok(state.logs)
 }

@@ -14,7 +14,8 @@ use super::EpochLog;
 use crate::backend::{Backend, Tensor};
 use crate::config::{Config, QLoss};
 use crate::data::fmnist::{
-    load_fashion_mnist, make_long_tailed, Dataset, LtCounts, LtSpec, LtSplit,
+    load_fashion_mnist, make_long_tailed, Dataset, LtCounts, LtSpec, LtSplit, TEST_LABELS,
+    TRAIN_LABELS,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{evaluate, Metrics};
@@ -45,6 +46,26 @@ pub struct Data {
 
 pub fn load_data(cfg: &Config) -> Result<Data> {
     let (full, mut test) = load_fashion_mnist(&cfg.data.dir)?;
+    // Every class needs training images for its dictionary and test images for its recall; the
+    // loader itself accepts any labels below the class count, so the pipeline checks this here,
+    // naming the labels file.
+    for (set, stem) in [(&full, TRAIN_LABELS), (&test, TEST_LABELS)] {
+        if let Some(c) = set.class_counts().iter().position(|&n| n == 0) {
+            let gz = cfg.data.dir.join(format!("{stem}.gz"));
+            let path = if gz.exists() {
+                gz
+            } else {
+                cfg.data.dir.join(stem)
+            };
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "class {c} has no samples among its {} labels; each of the {} classes needs some",
+                    set.n, set.classes
+                ),
+            ));
+        }
+    }
     let counts = match &cfg.data.class_counts {
         Some(c) => LtCounts::Explicit(c.clone()),
         None => LtCounts::Exponential {
@@ -260,12 +281,39 @@ pub fn run_convex_gan<B: Backend>(
     dict: &Dictionary,
     show_progress: bool,
 ) -> Result<(Game<B>, Vec<EpochLog>)> {
+    run_convex_gan_with(be, cfg, p2, q, n_train, dict, show_progress, None)
+}
+
+/// [`run_convex_gan`], checkpointing (and resuming) under `plan` when there is one.
+#[allow(clippy::too_many_arguments)]
+pub fn run_convex_gan_with<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    p2: &crate::config::Phase2Config,
+    q: Mlp<B>,
+    n_train: usize,
+    dict: &Dictionary,
+    show_progress: bool,
+    plan: Option<&super::checkpoint::Plan>,
+) -> Result<(Game<B>, Vec<EpochLog>)> {
     let dev = dict.upload(be)?;
     let ctx = Phase2Context::new(be, dict, &dev, p2)?;
     let mut init = stage_rng(cfg.seed, STREAM_INIT + 100);
     let mut game = Game::new(be, &cfg.model, dict, p2.ns, q, &mut init)?;
     let mut rng = stage_rng(cfg.seed, STREAM_PHASE2);
-    let logs = train_phase2(be, &mut game, &ctx, n_train, &mut rng, show_progress)?;
+    let logs = match plan {
+        None => train_phase2(be, &mut game, &ctx, n_train, &mut rng, show_progress)?,
+        Some(plan) => super::checkpoint::train(
+            be,
+            cfg,
+            &mut game,
+            &ctx,
+            n_train,
+            &mut rng,
+            show_progress,
+            plan,
+        )?,
+    };
     Ok((game, logs))
 }
 

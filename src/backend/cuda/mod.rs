@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use cudarc::cublas::CudaBlas;
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
+use cudarc::driver::sys::CUresult;
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError};
 use cudarc::nvrtc::Ptx;
 
 use super::{
@@ -34,6 +35,24 @@ use super::{
     GenLossOut, HostRows, Indices, Tensor,
 };
 use crate::error::{Error, Result};
+
+/// What a failed device allocation says: the device, the size asked for, what was free (when the
+/// driver could still tell), and what to change.
+pub fn out_of_memory_message(
+    device: &str,
+    bytes: usize,
+    free_total: Option<(usize, usize)>,
+) -> String {
+    let mib = |b: usize| b as f64 / (1u64 << 20) as f64;
+    let free = free_total
+        .map(|(f, t)| format!(" ({:.0} MiB of {:.0} MiB free)", mib(f), mib(t)))
+        .unwrap_or_default();
+    format!(
+        "out of GPU memory on {device}: allocating {:.1} MiB failed{free}; lower phase2.batch, \
+         dict.max_rows_per_class or the model widths, or use --dict-precision bf16",
+        mib(bytes)
+    )
+}
 
 /// Wraps any CUDA-side error (driver, cuBLAS, NVRTC) as [`Error::Cuda`].
 pub fn cuda_err(e: impl std::fmt::Display) -> Error {
@@ -262,7 +281,22 @@ impl CudaBackend {
 
     /// `n` zeros (at least one element is allocated: CUDA refuses empty allocations).
     pub fn alloc_zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
-        self.inner.stream.alloc_zeros(n.max(1)).map_err(cuda_err)
+        self.inner
+            .stream
+            .alloc_zeros(n.max(1))
+            .map_err(self.alloc_err(4 * n))
+    }
+
+    /// The error of an allocation of `bytes`: running out of device memory is said in words, with
+    /// the size asked for and what is free, where cudarc gives only the driver's code.
+    pub fn alloc_err(&self, bytes: usize) -> impl Fn(DriverError) -> Error + '_ {
+        move |e| {
+            if e.0 != CUresult::CUDA_ERROR_OUT_OF_MEMORY {
+                return cuda_err(e);
+            }
+            let free = self.inner.ctx.mem_get_info().ok();
+            Error::Cuda(out_of_memory_message(&self.inner.device, bytes, free))
+        }
     }
 
     /// Room for an output that the next kernel writes in full. Uninitialised, or NaN when
@@ -276,7 +310,7 @@ impl CudaBackend {
         }
         // SAFETY: the memory is unset until a kernel writes it; every caller launches a kernel that
         // writes all `n` elements before anything reads them, and any bit pattern is a valid f32.
-        unsafe { self.inner.stream.alloc::<f32>(n.max(1)) }.map_err(cuda_err)
+        unsafe { self.inner.stream.alloc::<f32>(n.max(1)) }.map_err(self.alloc_err(4 * n))
     }
 
     /// Fill every later op output with NaN before the kernel runs (for tests).
@@ -352,7 +386,10 @@ impl Backend for CudaBackend {
         let buf = if data.is_empty() {
             self.alloc_zeros(0)?
         } else {
-            self.inner.stream.clone_htod(data).map_err(cuda_err)?
+            self.inner
+                .stream
+                .clone_htod(data)
+                .map_err(self.alloc_err(4 * data.len()))?
         };
         Ok(Tensor { buf, rows, cols })
     }
@@ -373,7 +410,7 @@ impl Backend for CudaBackend {
         } else {
             self.inner.stream.clone_htod(data)
         }
-        .map_err(cuda_err)?;
+        .map_err(self.alloc_err(4 * data.len()))?;
         Ok(Indices {
             buf: DevIndices {
                 slice: Arc::new(slice),
@@ -405,13 +442,15 @@ impl Backend for CudaBackend {
         };
         let buf = match rows {
             HostRows::F32(v) if v.is_empty() => DevDict::F32(self.alloc_zeros(0)?),
-            HostRows::F32(v) => DevDict::F32(s.clone_htod(v).map_err(cuda_err)?),
-            HostRows::Bf16(v) => {
-                DevDict::Bf16(bits16(v.iter().map(|x| x.to_bits()).collect()).map_err(cuda_err)?)
-            }
-            HostRows::F16(v) => {
-                DevDict::F16(bits16(v.iter().map(|x| x.to_bits()).collect()).map_err(cuda_err)?)
-            }
+            HostRows::F32(v) => DevDict::F32(s.clone_htod(v).map_err(self.alloc_err(4 * v.len()))?),
+            HostRows::Bf16(v) => DevDict::Bf16(
+                bits16(v.iter().map(|x| x.to_bits()).collect())
+                    .map_err(self.alloc_err(2 * v.len()))?,
+            ),
+            HostRows::F16(v) => DevDict::F16(
+                bits16(v.iter().map(|x| x.to_bits()).collect())
+                    .map_err(self.alloc_err(2 * v.len()))?,
+            ),
         };
         Ok(DictTensor {
             buf,
@@ -448,6 +487,11 @@ impl Backend for CudaBackend {
 
     /// Waits for the stream, then reports any error cudarc recorded where it could not return
     /// one (frees in `Drop`).
+    fn device_memory(&self) -> Option<(u64, u64)> {
+        let (free, total) = self.inner.ctx.mem_get_info().ok()?;
+        Some((free as u64, total as u64))
+    }
+
     fn synchronize(&self) -> Result<()> {
         self.inner.stream.synchronize().map_err(cuda_err)?;
         self.inner.ctx.check_err().map_err(cuda_err)
