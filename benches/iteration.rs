@@ -6,7 +6,7 @@
 //! on the CUDA backend. Throughput is samples per second (B = 256 per iteration).
 //!
 //! `cargo bench --bench iteration -- 'iter/cpu-f32/fmnist'`; `CONVEXGAN_BENCH_SIZES=fmnist` skips
-//! building the other size.
+//! building the other size, `CONVEXGAN_BENCH_BACKENDS=cuda` the CPU.
 
 mod support;
 
@@ -62,14 +62,20 @@ fn main() {
         .sample_size(10)
         .configure_from_args();
     let sizes = Size::from_env();
-    for size in &sizes {
+    for size in sizes.iter().filter(|_| support::want_backend("cpu")) {
         let cpu = convexgan::Cpu::<f32>::new();
         if let Err(e) = bench_iterations(&mut c, &cpu, "cpu-f32", size) {
             eprintln!("skipped: iter/cpu-f32/{}: {e}", size.name);
         }
     }
     #[cfg(feature = "cuda")]
-    match support::cuda() {
+    match support::cuda().and_then(|be| {
+        if support::want_backend("cuda") {
+            Ok(be)
+        } else {
+            Err("not in CONVEXGAN_BENCH_BACKENDS".into())
+        }
+    }) {
         Ok(be) => {
             for size in &sizes {
                 if let Err(e) = bench_iterations(&mut c, &be, "cuda", size) {
@@ -77,7 +83,7 @@ fn main() {
                 }
             }
         }
-        Err(e) => eprintln!("skipped: iter/cuda: no CUDA device ({e})"),
+        Err(e) => eprintln!("skipped: iter/cuda: {e}"),
     }
     #[cfg(not(feature = "cuda"))]
     eprintln!("skipped: iter/cuda: built without --features cuda");

@@ -8,7 +8,8 @@
 //! launch plus its run.
 //!
 //! `cargo bench --bench ops -- 'ops/cpu-f32/fmnist'` (criterion's filter) picks groups;
-//! `CONVEXGAN_BENCH_SIZES=fmnist` skips building the other size. Defaults are short: warm-up 1 s,
+//! `CONVEXGAN_BENCH_SIZES=fmnist` skips building the other size, `CONVEXGAN_BENCH_BACKENDS=cuda` the
+//! CPU. Defaults are short: warm-up 1 s,
 //! 3 s of measurement, 10 samples (all overridable on the command line).
 
 mod support;
@@ -260,14 +261,20 @@ fn main() {
         .sample_size(10)
         .configure_from_args();
     let sizes = Size::from_env();
-    for size in &sizes {
+    for size in sizes.iter().filter(|_| support::want_backend("cpu")) {
         let cpu = convexgan::Cpu::<f32>::new();
         if let Err(e) = bench_ops(&mut c, &cpu, "cpu-f32", size) {
             eprintln!("skipped: ops/cpu-f32/{}: {e}", size.name);
         }
     }
     #[cfg(feature = "cuda")]
-    match support::cuda() {
+    match support::cuda().and_then(|be| {
+        if support::want_backend("cuda") {
+            Ok(be)
+        } else {
+            Err("not in CONVEXGAN_BENCH_BACKENDS".into())
+        }
+    }) {
         Ok(be) => {
             for size in &sizes {
                 if let Err(e) = bench_ops(&mut c, &be, "cuda", size) {
@@ -275,7 +282,7 @@ fn main() {
                 }
             }
         }
-        Err(e) => eprintln!("skipped: ops/cuda: no CUDA device ({e})"),
+        Err(e) => eprintln!("skipped: ops/cuda: {e}"),
     }
     #[cfg(not(feature = "cuda"))]
     eprintln!("skipped: ops/cuda: built without --features cuda");

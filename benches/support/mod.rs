@@ -15,5 +15,13 @@ pub fn repo_root() -> std::path::PathBuf {
 /// The CUDA backend on device 0, or why not (printed as a skip by the callers).
 #[cfg(feature = "cuda")]
 pub fn cuda() -> Result<convexgan::backend::cuda::CudaBackend, String> {
-    convexgan::backend::cuda::CudaBackend::new(0).map_err(|e| e.to_string())
+    convexgan::backend::cuda::CudaBackend::new(0).map_err(|e| format!("no CUDA device ({e})"))
+}
+
+/// Whether `CONVEXGAN_BENCH_BACKENDS` (comma-separated, default `cpu,cuda`) names `backend`.
+pub fn want_backend(backend: &str) -> bool {
+    std::env::var("CONVEXGAN_BENCH_BACKENDS")
+        .unwrap_or_else(|_| "cpu,cuda".into())
+        .split(',')
+        .any(|b| b.trim() == backend)
 }

@@ -13,6 +13,9 @@ use convexgan::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Phase 1 heads, backbone vectors, labels and the one-iteration configuration.
+pub type Phase1Batch<B> = (Heads<B>, Tensor<B>, Vec<u32>, Phase1Config);
+
 /// One benchmark size: a preset plus what the preset leaves to the data.
 #[derive(Clone, Debug)]
 pub struct Size {
@@ -130,7 +133,7 @@ impl Size {
         &self,
         be: &B,
         seed: u64,
-    ) -> Result<(Heads<B>, Tensor<B>, Vec<u32>, Phase1Config)> {
+    ) -> Result<Phase1Batch<B>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let heads = Heads::new(be, &self.cfg.model, self.x_dim, self.classes, &mut rng)?;
         let b = self.cfg.phase1.batch;
