@@ -129,11 +129,7 @@ impl Size {
 
     /// Phase 1 heads, a batch of `B` random backbone vectors with labels, and a one-epoch,
     /// one-iteration configuration (every stream trains: no shape-only epoch).
-    pub fn phase1<B: Backend>(
-        &self,
-        be: &B,
-        seed: u64,
-    ) -> Result<Phase1Batch<B>> {
+    pub fn phase1<B: Backend>(&self, be: &B, seed: u64) -> Result<Phase1Batch<B>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let heads = Heads::new(be, &self.cfg.model, self.x_dim, self.classes, &mut rng)?;
         let b = self.cfg.phase1.batch;
