@@ -5,7 +5,8 @@
 //! Ours is timed twice, before and after the peer, and the table gives the mean; the two runs'
 //! spread is printed so that a machine shared with other work shows itself. On the CPU both sides
 //! get the same threads: `MATMUL_NUM_THREADS` (our products) and `torch.set_num_threads`, from
-//! `CONVEXGAN_BENCH_THREADS` (default: every core).
+//! `CONVEXGAN_BENCH_THREADS` (default: every core); the peer runs with `OMP_WAIT_POLICY=PASSIVE`
+//! unless the variable is set (see `run_peer`).
 //!
 //! Environment: `CONVEXGAN_BENCH_SIZES` (fmnist,paper), `CONVEXGAN_PEER_SECONDS` (measured seconds
 //! per side and mode, default 3), `CONVEXGAN_PEER_MODES` (eager,compile),
@@ -64,6 +65,12 @@ fn run_peer(size: &Size, device: &str, threads: usize, seconds: f64) -> Peer {
         .args(["--modes", &env_or("CONVEXGAN_PEER_MODES", "eager,compile")]);
     if device == "cpu" {
         cmd.args(["--threads", &threads.to_string()]);
+        // OpenMP's default spin-waiting collapses when the cores are not idle (on the shared
+        // 2-core machine, 2 threads ran 4-18× slower than 1); passive waiting is PyTorch's best
+        // there, and the peer should be at its best.
+        if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+            cmd.env("OMP_WAIT_POLICY", "PASSIVE");
+        }
     }
     let out = match cmd.output() {
         Ok(o) => o,
@@ -105,6 +112,10 @@ fn run_peer(size: &Size, device: &str, threads: usize, seconds: f64) -> Peer {
         v["torch"].as_str().unwrap_or("?"),
         v["threads"]
     );
+    if device == "cpu" {
+        let policy = std::env::var("OMP_WAIT_POLICY").unwrap_or_else(|_| "PASSIVE".into());
+        note += &format!(", OMP_WAIT_POLICY={policy}");
+    }
     if let Some(card) = v["card"].as_str() {
         note += &format!(", {card}");
     }

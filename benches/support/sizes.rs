@@ -52,7 +52,7 @@ impl Size {
 
     /// B = 256, N_s = 100, d_t = d_s = 1024, N_C = 50, z = 256, a 2048-wide backbone vector (VGG16
     /// conv5_3 pooled 2×2, SPEC §1). Imbalance 50 keeps the rarest class at 100 rows = N_s; the
-    /// dictionary keeps 400 rows per class (not 2000) so the fixture stays near 150 MB.
+    /// dictionary keeps 400 rows per class (not 2000) so the fixture stays near 140 MB.
     pub fn paper() -> Self {
         Size {
             name: "paper",
