@@ -56,9 +56,10 @@ fn rand_tensor<B: Backend>(
 }
 
 /// The fewest bytes the convex forward must move: every distinct dictionary row it reads (once,
-/// f32), the logits and row indices in, `f_t`, `f_s` and the weights out. The backward reads the
-/// same rows and the weights and writes the logits' gradient.
-pub fn convex_bytes(size: &Size, rows: &[u32]) -> (u64, u64) {
+/// f32, both streams), the row indices and logits in, `f_t`, `f_s` and the weights out. The
+/// backward moves as much (the same rows and indices, the weights and `B × d` gradients in, the
+/// logits' gradient out), so one figure serves both.
+pub fn convex_bytes(size: &Size, rows: &[u32]) -> u64 {
     let mut distinct = rows.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
@@ -71,7 +72,7 @@ pub fn convex_bytes(size: &Size, rows: &[u32]) -> (u64, u64) {
     let idx = b * ns * 4;
     let w = b * 2 * ns * 4;
     let f = b * 2 * d * 4;
-    (dict + idx + w + f + w, dict + idx + w + f + w)
+    dict + idx + w + f + w
 }
 
 fn bench_ops<B: Backend>(c: &mut Criterion, be: &B, tag: &str, size: &Size) -> Result<()> {
@@ -231,15 +232,15 @@ fn bench_ops<B: Backend>(c: &mut Criterion, be: &B, tag: &str, size: &Size) -> R
     });
 
     // ---- convex (bytes per second over the bytes the op must move)
-    let (fwd_bytes, bwd_bytes) = convex_bytes(size, &draw.rows_g);
+    let bytes = convex_bytes(size, &draw.rows_g);
     let rows = be.upload_indices(&draw.rows_g)?;
     let g_logits = rand_tensor(be, &mut rng, batch, 2 * ns)?;
-    g.throughput(Throughput::Bytes(fwd_bytes));
+    g.throughput(Throughput::Bytes(bytes));
     time(&mut g, be, "convex_combine_fwd", || {
         be.convex_combine_fwd(&g_logits, &fx.dev.texture, &fx.dev.shape, &rows)
     });
     let conv = be.convex_combine_fwd(&g_logits, &fx.dev.texture, &fx.dev.shape, &rows)?;
-    g.throughput(Throughput::Bytes(bwd_bytes));
+    g.throughput(Throughput::Bytes(bytes));
     time(&mut g, be, "convex_combine_bwd", || {
         be.convex_combine_bwd(&conv.w, &ft, &fs, &fx.dev.texture, &fx.dev.shape, &rows)
     });
