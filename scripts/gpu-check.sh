@@ -69,10 +69,16 @@ command -v nvidia-smi >/dev/null 2>&1 \
   && nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv,noheader
 # There is a GPU here, so the equivalence tests must not skip.
 [ -e /dev/nvidia0 ] && export CONVEXGAN_REQUIRE_GPU=1
+# Benchmarks (issue 5): the CUDA backend only (CPU figures come from the 2-core machine), the
+# PyTorch peer 2 measured seconds per side and mode; the gradient oracle must not skip where
+# torch is.
+export CONVEXGAN_BENCH_BACKENDS=${CONVEXGAN_BENCH_BACKENDS:-cuda}
+export CONVEXGAN_PEER_SECONDS=${CONVEXGAN_PEER_SECONDS:-2}
+python3 -c 'import torch' 2>/dev/null && export CONVEXGAN_REQUIRE_TORCH=1
 
 rows=()
 status=0
-while IFS=$'\t' read -r name path; do
+while IFS=$'\t' read -r name path args; do
   [ -n "$name" ] || continue
   now=$(date +%s)
   left=$((deadline - now))
@@ -83,7 +89,9 @@ while IFS=$'\t' read -r name path; do
   fi
   log="$logs/$name.log"
   t0=$(date +%s)
-  timeout --kill-after=5 "$left" "$bundle/$path" --nocapture >"$log" 2>&1
+  # The third manifest column holds a benchmark's arguments; test binaries get --nocapture.
+  # shellcheck disable=SC2086
+  timeout --kill-after=5 "$left" "$bundle/$path" ${args:---nocapture} >"$log" 2>&1
   rc=$?
   secs=$(( $(date +%s) - t0 ))
   res=$(grep -E '^test result:' "$log" | tail -1)
@@ -100,6 +108,9 @@ while IFS=$'\t' read -r name path; do
   echo "== $name: $verdict"
   grep -E '^skipped:' "$log" | sort | uniq -c | head -5
   grep -A4 -E 'panicked at' "$log" | head -60
+  # A benchmark's tables (Markdown rows) and device line, for BENCHMARKS.md.
+  case $name in gpu|peer) grep -E '^(\||device)' "$log" ;; esac
+  case $name in torch_peer) grep -E 'worst relative error' "$log" ;; esac
 done < "$bundle/manifest.txt"
 
 echo

@@ -3,6 +3,10 @@
 # gpu-bundle/ with a manifest and a PTX cache of every kernel family, for scripts/gpu-check.sh on a
 # lent GPU machine, which has no Rust (and maybe no NVRTC: the cached PTX then suffices).
 # Usage: bash scripts/gpu-prepare.sh [test-name ...]   (default: gpu_equivalence gpu_phase2 kernels_compile)
+# Also builds the benchmarks of issue 5 (benches/gpu.rs, peer.rs, iteration.rs, ops.rs; GPU_BENCH=0
+# leaves them out) and the gradient oracle test tests/torch_peer.rs, with the arguments
+# gpu-check.sh runs them with in the manifest's third column (short criterion times, CUDA groups
+# only, so that the whole check stays under its 8 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=("$@")
@@ -34,6 +38,51 @@ while read -r name exe; do
   printf '%s\tbin/%s\n' "$name" "$name" >> "$out/manifest.txt"
 done < "$out/found.txt"
 rm "$out/found.txt"
+# The gradient oracle (CPU, needs torch, which the GPU machine has) and the benchmarks, each with
+# the arguments gpu-check.sh passes (a third, tab-separated column).
+if [ "${GPU_BENCH:-1}" != 0 ]; then
+  cargo test --release --features cuda --no-run --message-format=json --test torch_peer \
+    | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["target"]["name"], m["executable"])
+' > "$out/found.txt"
+  cargo bench --features cuda --no-run --message-format=json \
+      --bench gpu --bench peer --bench iteration --bench ops \
+    | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["bench"]:
+        print(m["target"]["name"], m["executable"])
+' >> "$out/found.txt"
+  # Criterion: short warm-up and measurement, CUDA groups only (the CPU figures come from the
+  # 2-core development machine, see BENCHMARKS.md).
+  crit="--bench --warm-up-time 0.3 --measurement-time 0.7 --sample-size 10"
+  # Cheapest and most wanted first, in case the time budget runs out.
+  for name in torch_peer gpu peer iteration ops; do
+    exe=$(awk -v n="$name" '$1 == n { print $2; exit }' "$out/found.txt")
+    [ -n "$exe" ] || { echo "gpu-prepare: $name was not built" >&2; continue; }
+    case $name in
+      torch_peer) args="--nocapture" ;;
+      gpu|peer) args="--bench" ;;
+      iteration) args="$crit iter/cuda" ;;
+      ops) args="$crit ops/cuda" ;;
+    esac
+    cp "$exe" "$out/bin/$name"
+    strip --strip-debug "$out/bin/$name" 2>/dev/null || true
+    printf '%s\tbin/%s\t%s\n' "$name" "$name" "$args" >> "$out/manifest.txt"
+  done
+  rm "$out/found.txt"
+fi
 [ -s "$out/manifest.txt" ] || { echo "gpu-prepare: no test executables found" >&2; exit 1; }
 
 # PTX for the usual architectures, so the device needs no libnvrtc.

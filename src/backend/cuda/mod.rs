@@ -13,6 +13,7 @@
 pub mod adam;
 pub mod convex;
 pub mod elementwise;
+pub mod graph;
 pub mod heatmap;
 pub mod layers;
 pub mod losses;

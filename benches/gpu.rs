@@ -1,0 +1,259 @@
+//! GPU-only measurements (needs `--features cuda` and a device; otherwise prints why it skipped):
+//!
+//! 1. The convex combination's floor: the fewest bytes the forward (and backward) must move — every
+//!    distinct dictionary row the batch touches, read once, plus the logits, indices, weights and
+//!    outputs — over the device bandwidth measured here with a large device-to-device copy. The
+//!    kernel's time is reported as a fraction of that floor (1.0 = at the bandwidth).
+//! 2. CUDA graphs: five Phase 2 iterations (one D cycle) captured once and replayed, against the
+//!    same five iterations launched op by op (`probe::step` on the same pre-uploaded inputs), and
+//!    against `Game::step` (which also samples on the host and uploads each iteration). One replay
+//!    is first checked against five plain iterations from the same state (weights must agree).
+//!    Inside the graph Adam's step count, hence its bias correction, is the one captured: replays
+//!    repeat it (the time is the same; the arithmetic of later steps is not training's).
+//!
+//! `cargo bench --features cuda --bench gpu`; `CONVEXGAN_BENCH_SIZES` as for the other benches.
+
+mod support;
+
+#[cfg(feature = "cuda")]
+mod gpu {
+    use std::time::Instant;
+
+    use convexgan::backend::cuda::CudaBackend;
+    use convexgan::backend::Backend;
+    use convexgan::train::phase2::Game;
+    use convexgan::{Error, Result};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use crate::support::probe::{self, Draw, Inputs};
+    use crate::support::sizes::{Phase2Fixture, Size};
+
+    fn cuda_err(e: impl std::fmt::Display) -> Error {
+        Error::Cuda(e.to_string())
+    }
+
+    /// Seconds per call of `f` over `reps` back-to-back calls and one synchronisation.
+    fn per_call(be: &CudaBackend, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+        f()?;
+        be.synchronize()?;
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            f()?;
+        }
+        be.synchronize()?;
+        Ok(t0.elapsed().as_secs_f64() / reps as f64)
+    }
+
+    /// Device bandwidth in bytes per second: a 512 MiB device-to-device copy (read + write).
+    pub fn bandwidth(be: &CudaBackend) -> Result<f64> {
+        let n = 128 << 20;
+        let src = be.alloc_zeros(n)?;
+        let mut dst = be.alloc_zeros(n)?;
+        let s = be.stream().clone();
+        let t = per_call(be, 20, || s.memcpy_dtod(&src, &mut dst).map_err(cuda_err))?;
+        Ok(2.0 * (n * 4) as f64 / t)
+    }
+
+    /// Distinct dictionary rows × both streams × 4 bytes, plus indices, weights (twice: the
+    /// forward writes them, the backward reads them), logits in or their gradient out, and the
+    /// two `B × d` feature matrices (out, or their gradients in).
+    fn floor_bytes(size: &Size, rows: &[u32]) -> f64 {
+        let mut distinct = rows.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let (b, ns, d) = (size.batch(), size.ns(), size.d_stream());
+        (distinct.len() * 2 * d * 4 + b * ns * 4 + 2 * b * 2 * ns * 4 + b * 2 * d * 4) as f64
+    }
+
+    pub fn convex_floor(be: &CudaBackend, size: &Size, bw: f64) -> Result<String> {
+        let fx = Phase2Fixture::new(be, size)?;
+        let ctx = fx.ctx(be, size)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let draw = Draw::new(&mut rng, &ctx, size.z_dim())?;
+        let rows = be.upload_indices(&draw.rows_g)?;
+        let (b, ns, d) = (size.batch(), size.ns(), size.d_stream());
+        let logits: Vec<f32> = (0..b * 2 * ns).map(|_| rng.gen_range(-2.0..2.0)).collect();
+        let logits = be.upload_f32(&logits, b, 2 * ns)?;
+        let df: Vec<f32> = (0..b * d).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let df = be.upload_f32(&df, b, d)?;
+        let (dt, ds) = (&fx.dev.texture, &fx.dev.shape);
+        let fwd = per_call(be, 200, || {
+            be.convex_combine_fwd(&logits, dt, ds, &rows).map(drop)
+        })?;
+        let conv = be.convex_combine_fwd(&logits, dt, ds, &rows)?;
+        let bwd = per_call(be, 200, || {
+            be.convex_combine_bwd(&conv.w, &df, &df, dt, ds, &rows)
+                .map(drop)
+        })?;
+        let bytes = floor_bytes(size, &draw.rows_g);
+        let gathered = (b * ns * 2 * d * 4) as f64;
+        let floor_t = bytes / bw;
+        Ok(format!(
+            "| {} | {:.1} MB ({:.1} MB gathered) | {:.1} µs | fwd {:.1} µs = {:.0}% · bwd {:.1} µs = {:.0}% | fwd {:.0} GB/s · bwd {:.0} GB/s |",
+            size.name,
+            bytes / 1e6,
+            gathered / 1e6,
+            floor_t * 1e6,
+            fwd * 1e6,
+            100.0 * floor_t / fwd,
+            bwd * 1e6,
+            100.0 * floor_t / bwd,
+            bytes / fwd / 1e9,
+            bytes / bwd / 1e9,
+        ))
+    }
+
+    fn max_abs_diff(be: &CudaBackend, a: &Game<CudaBackend>, b: &Game<CudaBackend>) -> Result<f64> {
+        let mut worst = 0.0f64;
+        let nets = |g: &Game<CudaBackend>| {
+            [&g.g.net, &g.d.net, &g.q]
+                .into_iter()
+                .flat_map(|n| n.params())
+                .map(|p| p.value.clone())
+                .collect::<Vec<_>>()
+        };
+        for (x, y) in nets(a).iter().zip(&nets(b)) {
+            let (x, y) = (be.download(x)?, be.download(y)?);
+            for (u, v) in x.iter().zip(&y) {
+                worst = worst.max((u - v).abs() as f64);
+            }
+        }
+        Ok(worst)
+    }
+
+    /// A game that never ran (no layer caches, which capture could not free) with zero Adam
+    /// moments allocated up front (so the captured Adam steps allocate nothing that must persist).
+    fn fresh_game(
+        be: &CudaBackend,
+        size: &Size,
+        fx: &Phase2Fixture<CudaBackend>,
+    ) -> Result<Game<CudaBackend>> {
+        let mut game = size.game(be, &fx.dict, 3)?;
+        for p in game
+            .g
+            .net
+            .params_mut()
+            .into_iter()
+            .chain(game.d.net.params_mut())
+            .chain(game.q.params_mut())
+        {
+            let (r, c) = p.value.shape();
+            p.set_moments(be.zeros(r, c)?, be.zeros(r, c)?);
+        }
+        Ok(game)
+    }
+
+    pub fn graphs(be: &CudaBackend, size: &Size) -> Result<String> {
+        const CYCLE: usize = 5;
+        let fx = Phase2Fixture::new(be, size)?;
+        let ctx = fx.ctx(be, size)?;
+        let lr = size.cfg.phase2.lr.at(0);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let draw = Draw::new(&mut rng, &ctx, size.z_dim())?;
+        let inputs = Inputs::upload(be, &draw, size.z_dim())?;
+
+        // Op by op: Game::step, then the probe on fixed inputs (the graph's work exactly).
+        let mut game = size.game(be, &fx.dict, 3)?;
+        let reps = 4 * CYCLE;
+        let game_step = per_call(be, reps, || game.step(be, &ctx, &mut rng, lr).map(drop))?;
+        let plain = per_call(be, reps, || {
+            probe::step(be, &mut game, &ctx, &inputs, lr, &mut probe::ignore).map(drop)
+        })?;
+        drop(game);
+
+        let mut captured = fresh_game(be, size, &fx)?;
+        let mut check = captured.clone();
+        let capture = be.capture(|be| {
+            let mut kept = Vec::with_capacity(CYCLE);
+            for _ in 0..CYCLE {
+                kept.push(probe::step(
+                    be,
+                    &mut captured,
+                    &ctx,
+                    &inputs,
+                    lr,
+                    &mut probe::ignore,
+                )?);
+            }
+            Ok(kept)
+        });
+        let (graph, kept) = match capture {
+            Ok(g) => g,
+            Err(e) => {
+                return Ok(format!(
+                    "| {} | {:.2} | {:.2} | capture failed: {e} | — | — |",
+                    size.name,
+                    1.0 / game_step,
+                    1.0 / plain
+                ))
+            }
+        };
+        // One replay against five plain iterations from the same state.
+        graph.replay()?;
+        for _ in 0..CYCLE {
+            probe::step(be, &mut check, &ctx, &inputs, lr, &mut probe::ignore)?;
+        }
+        be.synchronize()?;
+        let diff = max_abs_diff(be, &captured, &check)?;
+        let replay = per_call(be, reps / CYCLE, || graph.replay())? / CYCLE as f64;
+        be.synchronize()?;
+        // Graph memory that outlived the capture is freed once, after the last replay.
+        drop(kept);
+        drop(captured);
+        be.synchronize()?;
+        drop(graph);
+        Ok(format!(
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2}× | {diff:.1e} |",
+            size.name,
+            1.0 / game_step,
+            1.0 / plain,
+            1.0 / replay,
+            plain / replay
+        ))
+    }
+}
+
+fn main() {
+    #[cfg(not(feature = "cuda"))]
+    eprintln!("skipped: gpu: built without --features cuda");
+    #[cfg(feature = "cuda")]
+    {
+        use convexgan::backend::Backend;
+        use support::sizes::Size;
+        let be = match convexgan::backend::cuda::CudaBackend::new_capturable(0) {
+            Ok(be) => be,
+            Err(e) => {
+                eprintln!("skipped: gpu: no CUDA device ({e})");
+                return;
+            }
+        };
+        println!("device: {}", be.name());
+        let bw = match gpu::bandwidth(&be) {
+            Ok(bw) => bw,
+            Err(e) => {
+                eprintln!("gpu: bandwidth measurement failed: {e}");
+                return;
+            }
+        };
+        println!("device-to-device copy bandwidth: {:.0} GB/s\n", bw / 1e9);
+        println!("| size | floor bytes | floor time | kernel time, floor ÷ kernel | achieved |");
+        println!("|---|---|---|---|---|");
+        let sizes = Size::from_env();
+        for size in &sizes {
+            match gpu::convex_floor(&be, size, bw) {
+                Ok(row) => println!("{row}"),
+                Err(e) => println!("| {} | failed: {e} | | | |", size.name),
+            }
+        }
+        println!("\nPhase 2 iterations per second: op by op against a CUDA graph replay\n");
+        println!("| size | Game::step | probe::step (fixed inputs) | graph replay | replay ÷ plain | max abs weight diff, replay vs plain |");
+        println!("|---|---|---|---|---|---|");
+        for size in &sizes {
+            match gpu::graphs(&be, size) {
+                Ok(row) => println!("{row}"),
+                Err(e) => println!("| {} | failed: {e} | | | | |", size.name),
+            }
+        }
+    }
+}
