@@ -14,8 +14,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use convexgan::backend::{Activation, Backend, ClassLoss, Tensor};
 use convexgan::Result;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
@@ -255,37 +253,15 @@ fn bench_ops<B: Backend>(c: &mut Criterion, be: &B, tag: &str, size: &Size) -> R
     Ok(())
 }
 
+struct Bench;
+
+impl support::PerBackend for Bench {
+    const GROUP: &'static str = "ops";
+    fn run<B: Backend>(&self, c: &mut Criterion, be: &B, tag: &str, size: &Size) -> Result<()> {
+        bench_ops(c, be, tag, size)
+    }
+}
+
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(10)
-        .configure_from_args();
-    let sizes = Size::from_env();
-    for size in sizes.iter().filter(|_| support::want_backend("cpu")) {
-        let cpu = convexgan::Cpu::<f32>::new();
-        if let Err(e) = bench_ops(&mut c, &cpu, "cpu-f32", size) {
-            eprintln!("skipped: ops/cpu-f32/{}: {e}", size.name);
-        }
-    }
-    #[cfg(feature = "cuda")]
-    match support::cuda().and_then(|be| {
-        if support::want_backend("cuda") {
-            Ok(be)
-        } else {
-            Err("not in CONVEXGAN_BENCH_BACKENDS".into())
-        }
-    }) {
-        Ok(be) => {
-            for size in &sizes {
-                if let Err(e) = bench_ops(&mut c, &be, "cuda", size) {
-                    eprintln!("skipped: ops/cuda/{}: {e}", size.name);
-                }
-            }
-        }
-        Err(e) => eprintln!("skipped: ops/cuda: {e}"),
-    }
-    #[cfg(not(feature = "cuda"))]
-    eprintln!("skipped: ops/cuda: built without --features cuda");
-    c.final_summary();
+    support::run_criterion(&Bench);
 }
