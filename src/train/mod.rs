@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod checkpoint;
 pub mod dictionary;
 pub mod guard;
+pub mod iteration;
 pub mod phase1;
 pub mod phase2;
 pub mod pipeline;

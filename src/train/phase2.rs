@@ -5,9 +5,8 @@ use rand::Rng;
 
 use super::dictionary::{DeviceDictionary, Dictionary};
 use super::guard::{self, PendingLoss};
-use super::sampling::{
-    normal_noise, pick_real_rows, sample_rows, uniform_classes, MinorityClassSampler,
-};
+use super::iteration::{Draw, Inputs, Observer, SubStep};
+use super::sampling::MinorityClassSampler;
 use super::{progress, EpochLog};
 use crate::backend::{Backend, ClassLoss, ConvexOut, Indices, Tensor};
 use crate::config::{ModelConfig, Phase2Config, QLoss};
@@ -162,39 +161,7 @@ impl<B: Backend> Game<B> {
         Ok((out, f))
     }
 
-    fn q_step(
-        &mut self,
-        be: &B,
-        ctx: &Phase2Context<'_, B>,
-        f: &Tensor<B>,
-        labels: &Indices<B>,
-        lr: f64,
-    ) -> Result<Tensor<B>> {
-        let loss = class_loss_of(ctx.cfg.q_loss, ctx.cfg, ctx.margins.as_ref())?;
-        let logits = self.q.forward(be, f, Mode::Train)?;
-        let (l, dl) = be.class_loss(&logits, labels, loss)?;
-        self.q.backward(be, &dl, false)?;
-        self.adam_q.step(be, lr, self.q.params_mut())?;
-        Ok(l)
-    }
-
-    fn d_step(
-        &mut self,
-        be: &B,
-        f: &Tensor<B>,
-        onehot: &Tensor<B>,
-        target: f64,
-        lr: f64,
-    ) -> Result<Tensor<B>> {
-        let x = be.concat_cols(&[f, onehot])?;
-        let out = self.d.net.forward(be, &x, Mode::Train)?;
-        let (l, dl) = be.lsgan_d_loss(&out, target)?;
-        self.d.net.backward(be, &dl, false)?;
-        self.adam_d.step(be, lr, self.d.net.params_mut())?;
-        Ok(l)
-    }
-
-    /// One iteration of Algorithm 1 at learning rate `lr`.
+    /// One iteration of Algorithm 1 at learning rate `lr`, its randomness drawn from `rng`.
     pub fn step(
         &mut self,
         be: &B,
@@ -202,55 +169,94 @@ impl<B: Backend> Game<B> {
         rng: &mut impl Rng,
         lr: f64,
     ) -> Result<StepLosses<B>> {
-        let cfg = ctx.cfg;
-        let (batch, ns, classes) = (cfg.batch, cfg.ns, ctx.dict.classes());
-        let layout = &ctx.dict.layout;
-        // All host randomness of the iteration first, in a fixed order, so that any backend
-        // replays the same numbers.
-        let c_r = uniform_classes(rng, batch, classes);
-        let rows_r = sample_rows(rng, layout, &c_r, ns)?;
-        let (real_t, real_s) = pick_real_rows(rng, &rows_r, ns);
-        let z_r = normal_noise(rng, batch, self.g.z_dim);
-        let c_g = ctx.sampler.draw(rng, batch);
-        let rows_g = sample_rows(rng, layout, &c_g, ns)?;
-        let z_g = normal_noise(rng, batch, self.g.z_dim);
+        let draw = Draw::new(rng, ctx, self.g.z_dim)?;
+        let inputs = Inputs::upload(be, &draw, self.g.z_dim)?;
+        self.step_on(be, ctx, &inputs, lr, &mut |_, _, _| Ok(()))
+    }
 
+    /// [`step`](Self::step) on inputs already uploaded; `observe` sees each network with its
+    /// gradients set just before Adam updates it.
+    pub fn step_on(
+        &mut self,
+        be: &B,
+        ctx: &Phase2Context<'_, B>,
+        inp: &Inputs<B>,
+        lr: f64,
+        observe: &mut Observer<'_, B>,
+    ) -> Result<StepLosses<B>> {
+        let cfg = ctx.cfg;
+        let classes = ctx.dict.classes();
         let d_turn = self.iteration.is_multiple_of(cfg.d_every);
         self.iteration += 1;
 
-        // 1–2: Q and D on real, then on generated samples of the same classes with G fixed.
-        let labels_r = be.upload_indices(&c_r)?;
-        let onehot_r = be.onehot(&labels_r, classes)?;
+        let q_step = |game: &mut Self,
+                      f: &Tensor<B>,
+                      which: SubStep,
+                      observe: &mut Observer<'_, B>|
+         -> Result<Tensor<B>> {
+            let loss = class_loss_of(cfg.q_loss, cfg, ctx.margins.as_ref())?;
+            let logits = game.q.forward(be, f, Mode::Train)?;
+            let (l, dl) = be.class_loss(&logits, &inp.labels_r, loss)?;
+            game.q.backward(be, &dl, false)?;
+            observe(which, &game.q, &l)?;
+            game.adam_q.step(be, lr, game.q.params_mut())?;
+            Ok(l)
+        };
+        let d_step = |game: &mut Self,
+                      f: &Tensor<B>,
+                      onehot: &Tensor<B>,
+                      target: f64,
+                      which: SubStep,
+                      observe: &mut Observer<'_, B>|
+         -> Result<Tensor<B>> {
+            let x = be.concat_cols(&[f, onehot])?;
+            let out = game.d.net.forward(be, &x, Mode::Train)?;
+            let (l, dl) = be.lsgan_d_loss(&out, target)?;
+            game.d.net.backward(be, &dl, false)?;
+            observe(which, &game.d.net, &l)?;
+            game.adam_d.step(be, lr, game.d.net.params_mut())?;
+            Ok(l)
+        };
+
+        let onehot_r = be.onehot(&inp.labels_r, classes)?;
         let real = be.concat_cols(&[
-            &be.dict_gather(&ctx.dev.texture, &be.upload_indices(&real_t)?)?,
-            &be.dict_gather(&ctx.dev.shape, &be.upload_indices(&real_s)?)?,
+            &be.dict_gather(&ctx.dev.texture, &inp.real_t)?,
+            &be.dict_gather(&ctx.dev.shape, &inp.real_s)?,
         ])?;
-        let q_real = self.q_step(be, ctx, &real, &labels_r, lr)?;
+        let q_real = q_step(self, &real, SubStep::QReal, observe)?;
         let d_real = if d_turn {
-            Some(self.d_step(be, &real, &onehot_r, 1.0, lr)?)
+            Some(d_step(
+                self,
+                &real,
+                &onehot_r,
+                1.0,
+                SubStep::DReal,
+                observe,
+            )?)
         } else {
             None
         };
-        let z = be.upload_f32(&z_r, batch, self.g.z_dim)?;
-        let rows = be.upload_indices(&rows_r)?;
-        let (_, fake) = self.generate(be, ctx, &z, &onehot_r, &rows, Mode::Eval)?;
-        let q_fake = self.q_step(be, ctx, &fake, &labels_r, lr)?;
+        let (_, fake) = self.generate(be, ctx, &inp.z_r, &onehot_r, &inp.rows_r, Mode::Eval)?;
+        let q_fake = q_step(self, &fake, SubStep::QFake, observe)?;
         let d_fake = if d_turn {
-            Some(self.d_step(be, &fake, &onehot_r, 0.0, lr)?)
+            Some(d_step(
+                self,
+                &fake,
+                &onehot_r,
+                0.0,
+                SubStep::DFake,
+                observe,
+            )?)
         } else {
             None
         };
 
-        // 3: G against Q and D (both fixed) on minority classes.
-        let labels_g = be.upload_indices(&c_g)?;
-        let onehot_g = be.onehot(&labels_g, classes)?;
-        let z = be.upload_f32(&z_g, batch, self.g.z_dim)?;
-        let rows = be.upload_indices(&rows_g)?;
-        let (conv, fake) = self.generate(be, ctx, &z, &onehot_g, &rows, Mode::Train)?;
+        let onehot_g = be.onehot(&inp.labels_g, classes)?;
+        let (conv, fake) = self.generate(be, ctx, &inp.z_g, &onehot_g, &inp.rows_g, Mode::Train)?;
         let q_logits = self.q.forward(be, &fake, Mode::Train)?;
         let d_in = be.concat_cols(&[&fake, &onehot_g])?;
         let d_out = self.d.net.forward(be, &d_in, Mode::Train)?;
-        let gl = be.lsgan_g_loss(&q_logits, &d_out, &labels_g, ctx.majority, cfg.lambda)?;
+        let gl = be.lsgan_g_loss(&q_logits, &d_out, &inp.labels_g, ctx.majority, cfg.lambda)?;
         let mut d_fake_in = self
             .q
             .backward(be, &gl.d_q_logits, true)?
@@ -269,11 +275,11 @@ impl<B: Backend> Game<B> {
             &parts[1],
             &ctx.dev.texture,
             &ctx.dev.shape,
-            &rows,
+            &inp.rows_g,
         )?;
         self.g.net.backward(be, &d_logits, false)?;
+        observe(SubStep::G, &self.g.net, &gl.loss)?;
         self.adam_g.step(be, lr, self.g.net.params_mut())?;
-        // Q and D were only differentiated through; their parameter gradients are not applied.
         for p in self
             .q
             .params_mut()
@@ -282,7 +288,6 @@ impl<B: Backend> Game<B> {
         {
             p.grad = None;
         }
-
         Ok(StepLosses {
             q_real,
             q_fake,
