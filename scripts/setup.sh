@@ -5,6 +5,8 @@ set -euo pipefail
 need_apt=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
 [ -d /usr/share/fonts/truetype/dejavu ] || need_apt+=(fonts-dejavu-core)
+# The ONNX project's own node test cases (conv, pooling, relu): the backbone path is checked on them.
+[ -d /usr/share/libonnx-testdata/data/node ] || need_apt+=(libonnx-testdata)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

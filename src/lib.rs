@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod atomic_write;
+pub mod backbone;
 pub mod backend;
 pub mod config;
 pub mod data;

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::idx::{read_idx_images, read_idx_labels, Images};
+use super::landmarks::Landmarks;
 use crate::error::{Error, Result};
 
 /// Where the Debian package `dataset-fashion-mnist` installs the four IDX files.
@@ -32,6 +33,8 @@ pub struct Dataset {
     pub n: usize,
     pub dim: usize,
     pub classes: usize,
+    /// Landmark targets on the heatmap grid, for data sets that have them (DeepFashion).
+    pub landmarks: Option<Landmarks>,
 }
 
 impl Dataset {
@@ -43,6 +46,7 @@ impl Dataset {
             y,
             dim,
             classes,
+            landmarks: None,
         };
         ds.validate()?;
         Ok(ds)
@@ -86,6 +90,9 @@ impl Dataset {
                     self.classes
                 ),
             ));
+        }
+        if let Some(l) = &self.landmarks {
+            l.validate(self.n)?;
         }
         if let Some(k) = self.x.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!(
@@ -139,6 +146,7 @@ impl Dataset {
             n: idx.len(),
             dim: self.dim,
             classes: self.classes,
+            landmarks: self.landmarks.as_ref().map(|l| l.select(idx)),
         })
     }
 

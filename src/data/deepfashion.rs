@@ -1,0 +1,1 @@
+//! DeepFashion (Category and Attribute Prediction benchmark) annotations (SPEC §6).
