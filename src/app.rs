@@ -38,6 +38,7 @@ pub struct Overrides {
     pub preset: Option<String>,
     pub config: Option<PathBuf>,
     pub data: Option<PathBuf>,
+    pub features: Option<PathBuf>,
     pub imbalance: Option<f64>,
     pub class_counts: Option<Vec<usize>>,
     pub q_loss: Option<QLoss>,
@@ -59,6 +60,9 @@ impl Overrides {
     fn apply(&self, c: &mut Config) {
         if let Some(v) = &self.data {
             c.data.dir = v.clone();
+        }
+        if let Some(v) = &self.features {
+            c.data.features = Some(v.clone());
         }
         if let Some(v) = self.imbalance {
             c.data.imbalance = v;
@@ -125,6 +129,10 @@ impl Overrides {
 
 /// [`memory::check`](crate::memory::check), naming the file the configuration came from.
 fn check_memory<B: Backend>(be: &B, cfg: &Config, source: Option<&Path>) -> Result<()> {
+    // The estimate models Fashion-MNIST's sizes; a features file's size is only known once read.
+    if cfg.data.features.is_some() {
+        return Ok(());
+    }
     crate::memory::check(be, cfg).map_err(|e| match source {
         Some(p) => Error::bad_file(p, e.to_string()),
         None => e,
@@ -309,16 +317,16 @@ pub fn eval<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     };
     save_json(&run_dir.join(METRICS_FILE), &result)?;
     let label = format!("Convex-GAN ({})", cfg.phase2.q_loss.name());
-    let names = report::FASHION_MNIST_CLASSES;
+    let names: Vec<&str> = data.class_names.iter().map(String::as_str).collect();
     let table = report::metrics_table(&[
         ("Phase 1 only (no oversampling)".to_string(), before.clone()),
         (label.clone(), after.clone()),
     ]);
     let md = format!(
-        "# convexgan run\n\nPreset `{}`, seed {}, imbalance {} (training counts {:?}), Q loss {}, N_s = {}, λ = {}.\n\n{}\n\n## Per class\n\n{}\n\n![recall per class]({PLOT_FILE})\n",
+        "# convexgan run\n\nPreset `{}`, seed {}, data: {} (training counts {:?}), Q loss {}, N_s = {}, λ = {}.\n\n{}\n\n## Per class\n\n{}\n\n![recall per class]({PLOT_FILE})\n",
         cfg.preset,
         cfg.seed,
-        cfg.data.imbalance,
+        data.source,
         counts,
         cfg.phase2.q_loss.name(),
         cfg.phase2.ns,
@@ -420,9 +428,12 @@ pub fn compare<B: Backend>(be: &B, run_dir: &Path, o: &Overrides, seeds: &[u64])
     let wall = t.elapsed().as_secs_f64();
     save_json(&run_dir.join("compare.json"), &rows)?;
     let md = format!(
-        "# convexgan compare\n\nPreset `{}`, imbalance {}, seeds {:?}, backend {}, wall time {:.0}s.\n\n{}\n",
+        "# convexgan compare\n\nPreset `{}`, data: {}, seeds {:?}, backend {}, wall time {:.0}s.\n\n{}\n",
         base.preset,
-        base.data.imbalance,
+        match &base.data.features {
+            Some(p) => format!("features {}", p.display()),
+            None => format!("Fashion-MNIST-LT, imbalance {}", base.data.imbalance),
+        },
         seeds,
         be.name(),
         wall,

@@ -45,6 +45,11 @@ pub struct DataConfig {
     pub val_per_class: usize,
     /// Use only the first `test_limit` test images (tests of the pipeline itself); `None` = all.
     pub test_limit: Option<usize>,
+    /// A features file written by `convexgan extract` (DeepFashion through an ONNX backbone); when
+    /// set, it replaces Fashion-MNIST: its train / val / test partition is used as it is (the data
+    /// set's own imbalance) and `dir`, `imbalance`, `n_max` and `class_counts` are not used.
+    #[serde(default)]
+    pub features: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -131,6 +136,7 @@ impl Config {
                 class_counts: None,
                 val_per_class: 500,
                 test_limit: None,
+                features: None,
             },
             model: ModelConfig {
                 stream_widths: vec![256, 128],

@@ -13,6 +13,7 @@ pub mod backend;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod extract;
 pub mod memory;
 pub mod metrics;
 pub mod model;

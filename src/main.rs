@@ -41,6 +41,58 @@ enum Command {
     Phase2(Common),
     /// Stage 4: test metrics, report.md and recall.png from the run directory.
     Eval(Common),
+    /// DeepFashion images through frozen ONNX backbones into a features file, which `run`,
+    /// `compare` and the stages take with --features.
+    Extract(ExtractArgs),
+    /// Writes a small VGG-shaped ONNX model with random weights (for trying the DeepFashion path
+    /// without downloading VGG16; scripts/export_vgg16_onnx.py exports the real one).
+    MakeBackbone {
+        /// Where to write the .onnx file.
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ExtractArgs {
+    /// DeepFashion root: Anno/list_category_img.txt, Anno/list_bbox.txt, Anno/list_landmarks.txt,
+    /// Eval/list_eval_partition.txt and the img/ folders.
+    #[arg(long)]
+    data: PathBuf,
+    /// The ONNX backbone (e.g. VGG16 from scripts/export_vgg16_onnx.py); serves both streams
+    /// unless --shape-backbone names a second one.
+    #[arg(long, alias = "texture-backbone")]
+    backbone: PathBuf,
+    /// A second ONNX model for the shape stream (the paper's two streams).
+    #[arg(long)]
+    shape_backbone: Option<PathBuf>,
+    /// The backbone output to stop at; default: the last ReLU fed by a Conv (conv5_3's ReLU in a
+    /// torchvision VGG16 export).
+    #[arg(long)]
+    output: Option<String>,
+    /// The shape backbone's output, when it differs from --output.
+    #[arg(long)]
+    shape_output: Option<String>,
+    /// Features file to write (safetensors).
+    #[arg(long, default_value = "features.safetensors")]
+    features: PathBuf,
+    /// Adaptive average pooling of the output to P×P per channel.
+    #[arg(long, default_value_t = 2)]
+    pool: usize,
+    /// Images per backbone call.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Only the first N images of the partition list.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// cpu: tract-onnx; cuda: cuDNN (build with --features cudnn).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -63,6 +115,10 @@ struct Common {
     /// Directory with the four Fashion-MNIST *-ubyte.gz files.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Train on a features file from `convexgan extract` (e.g. DeepFashion) instead of
+    /// Fashion-MNIST; its own train/val/test partition is used.
+    #[arg(long, conflicts_with_all = ["data", "imbalance", "class_counts"])]
+    features: Option<PathBuf>,
     /// Imbalance ratio of the exponential long-tailed profile.
     #[arg(long)]
     imbalance: Option<f64>,
@@ -112,6 +168,7 @@ impl Common {
             preset: self.preset.clone(),
             config: self.config.clone(),
             data: self.data.clone(),
+            features: self.features.clone(),
             imbalance: self.imbalance,
             class_counts: self.class_counts.clone(),
             q_loss: self.q_loss,
@@ -139,6 +196,9 @@ fn dispatch<B: convexgan::Backend>(be: &B, cmd: &Command) -> convexgan::Result<(
         Command::BuildDict(c) => app::build_dict(be, &c.run_dir, &c.overrides()),
         Command::Phase2(c) => app::phase2(be, &c.run_dir, &c.overrides()),
         Command::Eval(c) => app::eval(be, &c.run_dir, &c.overrides()),
+        Command::Extract(_) | Command::MakeBackbone { .. } => {
+            unreachable!("handled before a backend is made")
+        }
     }
 }
 
@@ -152,6 +212,13 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let device = match &cli.command {
+        Command::Extract(a) => return finish(extract(a)),
+        Command::MakeBackbone { path, seed } => {
+            return finish(convexgan::backbone::onnx_writer::write_vgg(
+                path,
+                &convexgan::backbone::onnx_writer::VggSpec::tiny(*seed),
+            ))
+        }
         Command::Run(c)
         | Command::Phase1(c)
         | Command::BuildDict(c)
@@ -163,6 +230,10 @@ fn main() -> ExitCode {
         Device::Cpu => dispatch(&Cpu::<f32>::new(), &cli.command),
         Device::Cuda => run_cuda(&cli.command),
     };
+    finish(result)
+}
+
+fn finish(result: convexgan::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -170,6 +241,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn extract(a: &ExtractArgs) -> convexgan::Result<()> {
+    use convexgan::extract::{extract, ExtractDevice, ExtractOptions};
+    let t = std::time::Instant::now();
+    let set = extract(&ExtractOptions {
+        data: a.data.clone(),
+        texture_backbone: a.backbone.clone(),
+        texture_output: a.output.clone(),
+        shape_backbone: a.shape_backbone.clone(),
+        shape_output: a.shape_output.clone(),
+        features: a.features.clone(),
+        pool: a.pool,
+        batch: a.batch,
+        limit: a.limit,
+        device: match a.device {
+            Device::Cpu => ExtractDevice::Cpu,
+            Device::Cuda => ExtractDevice::Cuda,
+        },
+        progress: !a.quiet,
+    })?;
+    eprintln!(
+        "extract: {} images, {} values each ({}), in {:.1}s → {}",
+        set.n(),
+        set.dim(),
+        set.backbone_identity(),
+        t.elapsed().as_secs_f64(),
+        a.features.display()
+    );
+    Ok(())
 }
 
 #[cfg(feature = "cuda")]

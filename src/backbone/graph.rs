@@ -392,7 +392,7 @@ pub fn tensor_f32(t: &pb::TensorProto) -> std::result::Result<Vec<f32>, String> 
         return Err("stored as external data; re-export with the weights inside the file".into());
     }
     if !t.raw_data.is_empty() {
-        if t.raw_data.len() % 4 != 0 {
+        if !t.raw_data.len().is_multiple_of(4) {
             return Err(format!(
                 "raw data of {} bytes is not whole floats",
                 t.raw_data.len()

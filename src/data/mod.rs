@@ -2,6 +2,7 @@
 //! imbalanced problem for fast tests.
 
 pub mod deepfashion;
+pub mod features_file;
 pub mod fmnist;
 pub mod idx;
 pub mod landmarks;

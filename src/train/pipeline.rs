@@ -17,7 +17,9 @@ use crate::data::fmnist::{
     load_fashion_mnist, make_long_tailed, Dataset, LtCounts, LtSpec, LtSplit, TEST_LABELS,
     TRAIN_LABELS,
 };
+use crate::data::features_file::{FeatureSet, Split};
 use crate::error::{Error, Result};
+use crate::report::FASHION_MNIST_CLASSES;
 use crate::metrics::{evaluate, Metrics};
 use crate::model::Heads;
 use crate::nn::Mlp;
@@ -42,9 +44,85 @@ pub const STREAM_SMOTE: u64 = 5;
 pub struct Data {
     pub split: LtSplit,
     pub test: Dataset,
+    /// Names of the classes in label order, for reports.
+    pub class_names: Vec<String>,
+    /// One line saying where the data came from, for reports.
+    pub source: String,
+    /// Identity of the backbone in front of the heads, stored with the dictionaries.
+    pub backbone: String,
+    /// Width of the shape backbone's part of `x` when two backbones fed the streams.
+    pub d_in_s: Option<usize>,
 }
 
 pub fn load_data(cfg: &Config) -> Result<Data> {
+    match &cfg.data.features {
+        Some(path) => load_features_data(cfg, path),
+        None => load_fmnist_data(cfg),
+    }
+}
+
+/// A features file's partition as it is. Classes without a training image cannot have a dictionary
+/// (DeepFashion lists 50 categories, and some have no images), so labels are renumbered over the
+/// classes that have training images, and val/test images of the others are left out, with a note.
+fn load_features_data(cfg: &Config, path: &std::path::Path) -> Result<Data> {
+    let set = FeatureSet::load(path)?;
+    let mut train = set.dataset(Split::Train)?;
+    let mut val = set.dataset(Split::Val)?;
+    let mut test = set.dataset(Split::Test)?;
+    if train.n == 0 || test.n == 0 {
+        return Err(Error::bad_file(
+            path,
+            format!("{} training and {} test images; both partitions need some", train.n, test.n),
+        ));
+    }
+    let present: Vec<usize> = train
+        .class_counts()
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(c, _)| c)
+        .collect();
+    if present.len() < 2 {
+        return Err(Error::bad_file(path, "fewer than two classes have training images"));
+    }
+    let mut new_label = vec![None; set.classes];
+    for (i, &c) in present.iter().enumerate() {
+        new_label[c] = Some(i as u32);
+    }
+    let relabel = |ds: &Dataset, what: &str| -> Result<Dataset> {
+        let keep: Vec<usize> = (0..ds.n).filter(|&i| new_label[ds.y[i] as usize].is_some()).collect();
+        if keep.len() < ds.n {
+            eprintln!(
+                "note: {} {what} images of classes with no training image are left out",
+                ds.n - keep.len()
+            );
+        }
+        let mut out = ds.select(&keep)?;
+        out.y = out.y.iter().map(|&c| new_label[c as usize].expect("kept")).collect();
+        out.classes = present.len();
+        out.validate()?;
+        Ok(out)
+    };
+    train = relabel(&train, "training")?;
+    val = relabel(&val, "validation")?;
+    test = relabel(&test, "test")?;
+    if let Some(limit) = cfg.data.test_limit {
+        let idx: Vec<usize> = (0..test.n.min(limit)).collect();
+        test = test.select(&idx)?;
+    }
+    let counts = train.class_counts();
+    Ok(Data {
+        split: LtSplit { train, val, counts },
+        test,
+        // DeepFashion's category numbers (1-based, as in list_category_img.txt).
+        class_names: present.iter().map(|c| format!("category {}", c + 1)).collect(),
+        source: format!("features {} ({})", path.display(), set.backbone_identity()),
+        backbone: set.backbone_identity(),
+        d_in_s: set.d_in_s,
+    })
+}
+
+fn load_fmnist_data(cfg: &Config) -> Result<Data> {
     let (full, mut test) = load_fashion_mnist(&cfg.data.dir)?;
     // Every class needs training images for its dictionary and test images for its recall; the
     // loader itself accepts any labels below the class count, so the pipeline checks this here,
@@ -85,7 +163,18 @@ pub fn load_data(cfg: &Config) -> Result<Data> {
         let idx: Vec<usize> = (0..test.n.min(limit)).collect();
         test = test.select(&idx)?;
     }
-    Ok(Data { split, test })
+    Ok(Data {
+        split,
+        test,
+        class_names: FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect(),
+        source: format!(
+            "Fashion-MNIST-LT from {}, imbalance {}",
+            cfg.data.dir.display(),
+            cfg.data.imbalance
+        ),
+        backbone: IDENTITY_BACKBONE.to_string(),
+        d_in_s: None,
+    })
 }
 
 /// Phase 1 from a fresh initialisation; returns the trained heads and the epoch logs.

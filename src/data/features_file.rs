@@ -1,0 +1,197 @@
+//! Backbone features on disk, as `convexgan extract` writes them: one safetensors file holding the
+//! pooled backbone vectors of every image with its label, partition and landmarks, and in the
+//! metadata the image ids and where the vectors came from. The pipeline trains on such a file as it
+//! does on Fashion-MNIST's pixels.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::fmnist::Dataset;
+use super::landmarks::Landmarks;
+use crate::error::{Error, Result};
+use crate::nn::ParamStore;
+
+pub const FORMAT: &str = "convexgan-features-1";
+
+/// The train / val / test partition of an image (DeepFashion's `list_eval_partition.txt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train = 0,
+    Val = 1,
+    Test = 2,
+}
+
+/// Everything `extract` produces, in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureSet {
+    /// `n × (d_in_t + d_in_s)` when two backbones fed the streams, else `n × d_in_t`.
+    pub x: Vec<f32>,
+    pub d_in_t: usize,
+    /// Width of the shape backbone's vector when it is a second model.
+    pub d_in_s: Option<usize>,
+    pub labels: Vec<u32>,
+    pub classes: usize,
+    pub split: Vec<Split>,
+    pub landmarks: Option<Landmarks>,
+    pub image_ids: Vec<String>,
+    /// Provenance: backbone files and outputs, pool size, image size, data root.
+    pub info: BTreeMap<String, String>,
+}
+
+impl FeatureSet {
+    pub fn n(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn dim(&self) -> usize {
+        self.d_in_t + self.d_in_s.unwrap_or(0)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let n = self.n();
+        let mut store = ParamStore::new();
+        store.put("x", vec![n, self.dim()], self.x.clone());
+        // Small integers are exact in f32, and one dtype keeps the file readable by the store.
+        store.put("labels", vec![n], self.labels.iter().map(|&c| c as f32).collect());
+        store.put("split", vec![n], self.split.iter().map(|&s| s as u8 as f32).collect());
+        if let Some(l) = &self.landmarks {
+            store.put("landmarks_xy", vec![n, 2 * l.k], l.xy.clone());
+            store.put("landmarks_visible", vec![n, l.k], l.visible.clone());
+        }
+        let m = &mut store.metadata;
+        m.extend(self.info.clone());
+        m.insert("format".into(), FORMAT.into());
+        m.insert("classes".into(), self.classes.to_string());
+        m.insert("d_in_t".into(), self.d_in_t.to_string());
+        if let Some(d) = self.d_in_s {
+            m.insert("d_in_s".into(), d.to_string());
+        }
+        m.insert(
+            "image_ids".into(),
+            serde_json::to_string(&self.image_ids).expect("strings serialise"),
+        );
+        store.save(path)
+    }
+
+    /// Loads and checks a features file: every tensor present with the right shape, labels below
+    /// the class count, partitions 0–2, finite values; problems are errors naming the file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let store = ParamStore::load(path)?;
+        let bad = |msg: String| Error::bad_file(path, msg);
+        let meta = |k: &str| -> Result<&String> {
+            store
+                .metadata
+                .get(k)
+                .ok_or_else(|| bad(format!("metadata '{k}' missing; not a file written by `convexgan extract`")))
+        };
+        if meta("format")? != FORMAT {
+            return Err(bad(format!("format '{}' is not {FORMAT}", meta("format")?)));
+        }
+        let num = |k: &str| -> Result<usize> {
+            meta(k)?.parse().map_err(|_| bad(format!("metadata '{k}' is not a count")))
+        };
+        let classes = num("classes")?;
+        let d_in_t = num("d_in_t")?;
+        let d_in_s = match store.metadata.get("d_in_s") {
+            Some(_) => Some(num("d_in_s")?),
+            None => None,
+        };
+        let labels_t = store
+            .tensors
+            .get("labels")
+            .ok_or_else(|| bad("missing tensor 'labels'".into()))?;
+        let n = labels_t.data.len();
+        let dim = d_in_t + d_in_s.unwrap_or(0);
+        if classes == 0 || dim == 0 || n == 0 {
+            return Err(bad(format!("empty: {n} images, {classes} classes, width {dim}")));
+        }
+        let x = store.get("x", &[n, dim])?.data.clone();
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(bad(format!("feature {} of image {} is {}", i % dim, i / dim, x[i])));
+        }
+        let as_index = |name: &str, v: f32, i: usize, below: usize| -> Result<u32> {
+            if v.fract() != 0.0 || v < 0.0 || v as usize >= below {
+                return Err(bad(format!("{name} of image {i} is {v}, not an integer below {below}")));
+            }
+            Ok(v as u32)
+        };
+        let labels = labels_t
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| as_index("label", v, i, classes))
+            .collect::<Result<Vec<_>>>()?;
+        let split = store
+            .get("split", &[n])?
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                as_index("split", v, i, 3).map(|s| match s {
+                    0 => Split::Train,
+                    1 => Split::Val,
+                    _ => Split::Test,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let landmarks = match store.tensors.get("landmarks_visible") {
+            None => None,
+            Some(v) => {
+                let k = v.shape.get(1).copied().unwrap_or(0);
+                let l = Landmarks {
+                    k,
+                    xy: store.get("landmarks_xy", &[n, 2 * k])?.data.clone(),
+                    visible: store.get("landmarks_visible", &[n, k])?.data.clone(),
+                };
+                l.validate(n).map_err(|e| bad(e.to_string()))?;
+                Some(l)
+            }
+        };
+        let image_ids: Vec<String> = serde_json::from_str(meta("image_ids")?)
+            .map_err(|e| bad(format!("metadata 'image_ids' is not a list of names: {e}")))?;
+        if image_ids.len() != n {
+            return Err(bad(format!("{} image ids for {n} images", image_ids.len())));
+        }
+        let info = store
+            .metadata
+            .iter()
+            .filter(|(k, _)| !["format", "classes", "d_in_t", "d_in_s", "image_ids"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(FeatureSet {
+            x,
+            d_in_t,
+            d_in_s,
+            labels,
+            classes,
+            split,
+            landmarks,
+            image_ids,
+            info,
+        })
+    }
+
+    /// The images of one partition as a [`Dataset`] (with landmarks when the file has them).
+    pub fn dataset(&self, which: Split) -> Result<Dataset> {
+        let idx: Vec<usize> = (0..self.n()).filter(|&i| self.split[i] == which).collect();
+        let dim = self.dim();
+        let mut ds = Dataset::new(self.x.clone(), self.labels.clone(), dim, self.classes)?;
+        ds.landmarks = self.landmarks.clone();
+        ds.select(&idx)
+    }
+
+    /// A short description of where the vectors came from, for dictionaries and reports.
+    pub fn backbone_identity(&self) -> String {
+        let get = |k: &str| self.info.get(k).map(String::as_str).unwrap_or("?");
+        match self.d_in_s {
+            None => format!("onnx:{}@{} pool {}", get("backbone_t"), get("output_t"), get("pool")),
+            Some(_) => format!(
+                "onnx:{}@{} + {}@{} pool {}",
+                get("backbone_t"),
+                get("output_t"),
+                get("backbone_s"),
+                get("output_s"),
+                get("pool")
+            ),
+        }
+    }
+}

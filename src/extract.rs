@@ -1,0 +1,248 @@
+//! `convexgan extract`: DeepFashion images through frozen ONNX backbones into a features file
+//! (SPEC §1, §6). Each image is cropped to its bounding box, letterboxed to 224×224, normalised with
+//! ImageNet's mean and std, run through the backbone up to the chosen output, and pooled to `p × p`
+//! per channel; its landmarks follow the same geometry onto the 28×28 heatmap grid.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::backbone::graph::{default_output, read_model};
+use crate::backbone::pool::adaptive_avg_pool;
+use crate::backbone::tract_cpu::TractModel;
+use crate::backbone::FeatureMap;
+use crate::data::deepfashion::{load_deepfashion, Partition, Record, DEEPFASHION_CATEGORIES};
+use crate::data::features_file::{FeatureSet, Split};
+use crate::data::letterbox::{imagenet_chw, load_rgb, Letterbox, IMAGE_SIZE};
+use crate::data::{pixel_to_grid, Landmarks, DEEPFASHION_LANDMARKS, HEATMAP_GRID};
+use crate::error::{Error, Result};
+use crate::train::progress;
+
+/// Where a backbone runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtractDevice {
+    /// tract-onnx, the whole graph.
+    Cpu,
+    /// cuDNN (feature `cudnn`), the VGG chain of the graph.
+    Cuda,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExtractOptions {
+    /// DeepFashion root (with `Anno/`, `Eval/` and the image folders).
+    pub data: PathBuf,
+    pub texture_backbone: PathBuf,
+    /// Output of the texture backbone; `None` = the last ReLU fed by a Conv.
+    pub texture_output: Option<String>,
+    /// A second model for the shape stream; `None` = the texture backbone serves both.
+    pub shape_backbone: Option<PathBuf>,
+    pub shape_output: Option<String>,
+    pub features: PathBuf,
+    pub pool: usize,
+    pub batch: usize,
+    /// Only the first `limit` images of the partition list (quick looks, tests).
+    pub limit: Option<usize>,
+    pub device: ExtractDevice,
+    pub progress: bool,
+}
+
+/// A loaded backbone on its device.
+enum Runner {
+    Tract(TractModel),
+    #[cfg(feature = "cudnn")]
+    Cudnn(crate::backbone::cudnn::CudnnChain),
+}
+
+struct Backbone {
+    runner: Runner,
+    path: PathBuf,
+    output: String,
+}
+
+impl Backbone {
+    fn open(path: &Path, output: Option<&str>, device: ExtractDevice) -> Result<Self> {
+        let model = read_model(path)?;
+        let output = match output {
+            Some(o) => o.to_string(),
+            None => default_output(&model, path)?,
+        };
+        let runner = match device {
+            ExtractDevice::Cpu => Runner::Tract(TractModel::load(path, Some(&output))?),
+            #[cfg(feature = "cudnn")]
+            ExtractDevice::Cuda => {
+                let chain = crate::backbone::graph::chain_to(&model, &output, path)?;
+                Runner::Cudnn(crate::backbone::cudnn::CudnnChain::new(&chain)?)
+            }
+            #[cfg(not(feature = "cudnn"))]
+            ExtractDevice::Cuda => {
+                return Err(Error::Cuda(
+                    "backbones on the GPU need the `cudnn` feature: cargo build --release --features cudnn"
+                        .into(),
+                ))
+            }
+        };
+        Ok(Backbone {
+            runner,
+            path: path.to_path_buf(),
+            output,
+        })
+    }
+
+    fn run(&mut self, x: &[f32], n: usize) -> Result<FeatureMap> {
+        let chw = [3, IMAGE_SIZE, IMAGE_SIZE];
+        match &mut self.runner {
+            Runner::Tract(m) => m.run_images(x, n, chw),
+            #[cfg(feature = "cudnn")]
+            Runner::Cudnn(c) => c.run(x, n, chw),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
+}
+
+/// One prepared image: normalised CHW pixels and its landmarks on the grid.
+struct Prepared {
+    pixels: Vec<f32>,
+    xy: [f32; 2 * DEEPFASHION_LANDMARKS],
+    visible: [f32; DEEPFASHION_LANDMARKS],
+}
+
+fn prepare(root: &Path, rec: &Record) -> Result<Prepared> {
+    let path = root.join(&rec.image);
+    let img = load_rgb(&path)?;
+    let lb = Letterbox::new(rec.bbox, img.width(), img.height(), IMAGE_SIZE)
+        .map_err(|e| Error::bad_file(&path, e.to_string()))?;
+    let out = lb.apply(&img);
+    let mut xy = [0.0; 2 * DEEPFASHION_LANDMARKS];
+    let mut visible = [0.0; DEEPFASHION_LANDMARKS];
+    for l in 0..DEEPFASHION_LANDMARKS {
+        if !rec.visible[l] {
+            continue;
+        }
+        let (px, py) = lb.map_point(rec.landmarks[l][0], rec.landmarks[l][1]);
+        let (gx, gy) = (
+            pixel_to_grid(px, IMAGE_SIZE, HEATMAP_GRID),
+            pixel_to_grid(py, IMAGE_SIZE, HEATMAP_GRID),
+        );
+        // A "visible" landmark outside the bounding box lands off the prepared image; its heatmap
+        // would be cut off, so it counts as invisible (not silently clamped to the border).
+        let inside = |g: f32| (-0.5..HEATMAP_GRID as f32 - 0.5).contains(&g);
+        if inside(gx) && inside(gy) {
+            xy[2 * l] = gx;
+            xy[2 * l + 1] = gy;
+            visible[l] = 1.0;
+        }
+    }
+    Ok(Prepared {
+        pixels: imagenet_chw(&out),
+        xy,
+        visible,
+    })
+}
+
+/// Runs the extraction and writes the features file (atomically); returns what was written.
+pub fn extract(o: &ExtractOptions) -> Result<FeatureSet> {
+    if o.batch == 0 {
+        return Err(Error::invalid("--batch", "must be at least 1"));
+    }
+    if o.pool == 0 {
+        return Err(Error::invalid("--pool", "must be at least 1"));
+    }
+    let mut records = load_deepfashion(&o.data)?;
+    if let Some(limit) = o.limit {
+        records.truncate(limit);
+    }
+    if records.is_empty() {
+        return Err(Error::invalid("DeepFashion", format!("no images listed under {}", o.data.display())));
+    }
+    let mut tex = Backbone::open(&o.texture_backbone, o.texture_output.as_deref(), o.device)?;
+    let mut shape = match &o.shape_backbone {
+        Some(p) => Some(Backbone::open(p, o.shape_output.as_deref().or(o.texture_output.as_deref()), o.device)?),
+        None => None,
+    };
+    let n = records.len();
+    let mut rows_t: Vec<f32> = Vec::new();
+    let mut rows_s: Vec<f32> = Vec::new();
+    let (mut d_t, mut d_s) = (0usize, 0usize);
+    let mut lm = Landmarks {
+        k: DEEPFASHION_LANDMARKS,
+        xy: Vec::with_capacity(n * 2 * DEEPFASHION_LANDMARKS),
+        visible: Vec::with_capacity(n * DEEPFASHION_LANDMARKS),
+    };
+    let pb = progress::bar(n as u64, "extract", o.progress);
+    for chunk in records.chunks(o.batch) {
+        let prepared = chunk
+            .iter()
+            .map(|r| prepare(&o.data, r))
+            .collect::<Result<Vec<_>>>()?;
+        let mut batch = Vec::with_capacity(chunk.len() * 3 * IMAGE_SIZE * IMAGE_SIZE);
+        for p in &prepared {
+            batch.extend_from_slice(&p.pixels);
+            lm.xy.extend_from_slice(&p.xy);
+            lm.visible.extend_from_slice(&p.visible);
+        }
+        let pooled = adaptive_avg_pool(&tex.run(&batch, chunk.len())?, o.pool)?;
+        d_t = pooled.len() / chunk.len();
+        rows_t.extend_from_slice(&pooled);
+        if let Some(s) = &mut shape {
+            let pooled = adaptive_avg_pool(&s.run(&batch, chunk.len())?, o.pool)?;
+            d_s = pooled.len() / chunk.len();
+            rows_s.extend_from_slice(&pooled);
+        }
+        pb.inc(chunk.len() as u64);
+    }
+    pb.finish_and_clear();
+    let x = if shape.is_some() {
+        let mut x = Vec::with_capacity(n * (d_t + d_s));
+        for i in 0..n {
+            x.extend_from_slice(&rows_t[i * d_t..(i + 1) * d_t]);
+            x.extend_from_slice(&rows_s[i * d_s..(i + 1) * d_s]);
+        }
+        x
+    } else {
+        rows_t
+    };
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        let w = d_t + d_s;
+        return Err(Error::NonFinite(format!(
+            "backbone features of image {} ({})",
+            i / w,
+            records[i / w].image
+        )));
+    }
+    let mut info = BTreeMap::new();
+    info.insert("backbone_t".into(), tex.describe());
+    info.insert("output_t".into(), tex.output.clone());
+    if let Some(s) = &shape {
+        info.insert("backbone_s".into(), s.describe());
+        info.insert("output_s".into(), s.output.clone());
+    }
+    info.insert("pool".into(), o.pool.to_string());
+    info.insert("image_size".into(), IMAGE_SIZE.to_string());
+    info.insert("grid".into(), HEATMAP_GRID.to_string());
+    info.insert("source".into(), o.data.display().to_string());
+    let set = FeatureSet {
+        x,
+        d_in_t: d_t,
+        d_in_s: shape.as_ref().map(|_| d_s),
+        labels: records.iter().map(|r| r.category).collect(),
+        classes: DEEPFASHION_CATEGORIES,
+        split: records
+            .iter()
+            .map(|r| match r.partition {
+                Partition::Train => Split::Train,
+                Partition::Val => Split::Val,
+                Partition::Test => Split::Test,
+            })
+            .collect(),
+        landmarks: Some(lm),
+        image_ids: records.iter().map(|r| r.image.clone()).collect(),
+        info,
+    };
+    set.save(&o.features)?;
+    Ok(set)
+}
