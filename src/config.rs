@@ -78,6 +78,21 @@ pub struct Phase1Config {
     /// Epochs at the start that train only the shape stream, A and the landmark module (SPEC §2;
     /// the paper uses 3 on DeepFashion).
     pub shape_only_epochs: usize,
+    /// σ of the Gaussian ground-truth heatmaps, in grid cells (SPEC §2: 1).
+    #[serde(default = "default_one")]
+    pub heatmap_sigma: f64,
+    /// Weight of the landmark loss `L_land` (Eq. 1) in the Phase 1 loss (SPEC §2: 1).
+    #[serde(default = "default_one")]
+    pub landmark_weight: f64,
+    /// Weight of the visibility loss `L_vis` in the Phase 1 loss (SPEC §2: 1).
+    #[serde(default = "default_one")]
+    pub visibility_weight: f64,
+}
+
+/// Serde default of the landmark settings, so configuration files written before they existed
+/// still load.
+fn default_one() -> f64 {
+    1.0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,6 +166,9 @@ impl Config {
                 batch: 256,
                 lr: LrSchedule::constant(1e-3),
                 shape_only_epochs: 0,
+                heatmap_sigma: 1.0,
+                landmark_weight: 1.0,
+                visibility_weight: 1.0,
             },
             dict: DictConfig {
                 max_rows_per_class: 2000,
@@ -189,6 +207,9 @@ impl Config {
             batch: 256,
             lr: sched.clone(),
             shape_only_epochs: 3,
+            heatmap_sigma: 1.0,
+            landmark_weight: 1.0,
+            visibility_weight: 1.0,
         };
         c.phase2.lr = sched;
         c.phase2.ns = 100;
@@ -286,6 +307,17 @@ impl Config {
         }
         let p = &self.phase2;
         let finite = [
+            (
+                "phase1.heatmap_sigma",
+                self.phase1.heatmap_sigma,
+                f64::MIN_POSITIVE,
+            ),
+            ("phase1.landmark_weight", self.phase1.landmark_weight, 0.0),
+            (
+                "phase1.visibility_weight",
+                self.phase1.visibility_weight,
+                0.0,
+            ),
             ("model.leaky_slope", m.leaky_slope, f64::NEG_INFINITY),
             ("phase2.focal_gamma", p.focal_gamma, 0.0),
             ("phase2.ldam_s", p.ldam_s, f64::MIN_POSITIVE),

@@ -280,3 +280,86 @@ fn classifier_chain_grad_ldam() {
         );
     }
 }
+
+// ---- (c) f_s (Linear → BN → ReLU, twice) → LDM → w_land·L_land + w_vis·L_vis -------------------
+
+const BL: usize = 6;
+const DL_IN: usize = 5;
+const FS_WIDTHS: [usize; 2] = [6, 4];
+const KL: usize = 2;
+const GRID_L: usize = 5;
+const W_LAND: f64 = 0.7;
+const W_VIS: f64 = 1.3;
+
+/// The landmark terms of Phase 1 through the library's own modules (`Mlp` for f_s with BatchNorm
+/// in training mode, `Ldm`), composed as `train_phase1_with` composes them: the gradient with
+/// respect to f_s's first Linear weights against central differences (h = 1e-6, tolerance 1e-6
+/// relative). The ground-truth maps and visibilities are constants.
+#[test]
+fn landmark_chain_grad_into_shape_stream() {
+    use convexgan::model::Ldm;
+    use convexgan::nn::{Layer, Mlp, Mode};
+    use rand::Rng;
+
+    let cpu = CpuF64::new();
+    let mut r = rng(4);
+    let x = up(&cpu, &rand_vec(&mut r, BL * DL_IN, 1.0), BL, DL_IN);
+    // Positions anywhere on the grid (some off-centre, some near the edge), one in three hidden.
+    let coords_v: Vec<f64> = (0..BL * 2 * KL)
+        .map(|_| r.gen_range(0.0..(GRID_L - 1) as f64))
+        .collect();
+    let vis_v: Vec<f64> = (0..BL * KL)
+        .map(|i| if i % 3 == 1 { 0.0 } else { 1.0 })
+        .collect();
+    let coords = up(&cpu, &coords_v, BL, 2 * KL);
+    let vis = up(&cpu, &vis_v, BL, KL);
+    let maps = cpu.heatmap_targets(&coords, &vis, GRID_L, 1.0).unwrap();
+
+    let mut b = Mlp::<CpuF64>::builder("f_s", DL_IN);
+    for w in FS_WIDTHS {
+        b = b.linear_bn(w, Activation::Relu);
+    }
+    let f_s0 = b.build(&cpu, &mut r).unwrap();
+    let ldm0 = Ldm::new(&cpu, FS_WIDTHS[1], KL, GRID_L, &mut r).unwrap();
+    let w1 = match &f_s0.layers[0] {
+        Layer::Linear(l) => cpu.download(&l.w.value).unwrap(),
+        Layer::BatchNorm(_) => unreachable!("f_s starts with a Linear"),
+    };
+
+    // One training-mode forward with W1 = `w`; returns the loss and the modules for the backward.
+    let forward = |w: &[f64]| {
+        let (mut f_s, mut ldm) = (f_s0.clone(), ldm0.clone());
+        if let Layer::Linear(l) = &mut f_s.layers[0] {
+            l.w.value = up(&cpu, w, DL_IN, FS_WIDTHS[0]);
+        }
+        let fs = f_s.forward(&cpu, &x, Mode::Train).unwrap();
+        let (heat, vlog) = ldm.forward(&cpu, &fs, Mode::Train).unwrap();
+        let (l_land, d_heat) = cpu.heatmap_loss(&heat, &maps, &vis).unwrap();
+        let (l_vis, d_vis) = cpu.bce_logits(&vlog, &vis).unwrap();
+        let loss = W_LAND * scalar(&cpu, &l_land) + W_VIS * scalar(&cpu, &l_vis);
+        (loss, f_s, ldm, d_heat, d_vis)
+    };
+
+    let (_, mut f_s, mut ldm, d_heat, d_vis) = forward(&w1);
+    let d_heat = cpu.scale(&d_heat, W_LAND).unwrap();
+    let d_vis = cpu.scale(&d_vis, W_VIS).unwrap();
+    let d_fs = ldm.backward(&cpu, &d_heat, &d_vis).unwrap();
+    assert_eq!(d_fs.shape(), (BL, FS_WIDTHS[1]));
+    f_s.backward(&cpu, &d_fs, false).unwrap();
+    let g = match &f_s.layers[0] {
+        Layer::Linear(l) => l.w.grad.clone().expect("W1 has a gradient"),
+        Layer::BatchNorm(_) => unreachable!(),
+    };
+    assert_eq!(g.shape(), (DL_IN, FS_WIDTHS[0]));
+    let got = cpu.download(&g).unwrap();
+    assert!(
+        got.iter().any(|v| v.abs() > 1e-3),
+        "gradient is ~0: {got:?}"
+    );
+    assert_close(
+        "chain (c) d(w_land·L_land + w_vis·L_vis)/dW1 of f_s",
+        &got,
+        &fd_grad(|w| forward(w).0, &w1, 1e-6),
+        1e-6,
+    );
+}

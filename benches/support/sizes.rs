@@ -142,6 +142,9 @@ impl Size {
             batch: b,
             lr: LrSchedule::constant(1e-4),
             shape_only_epochs: 0,
+            heatmap_sigma: 1.0,
+            landmark_weight: 1.0,
+            visibility_weight: 1.0,
         };
         Ok((heads, be.upload_f32(&x, b, self.x_dim)?, y, cfg))
     }

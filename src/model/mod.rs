@@ -5,4 +5,4 @@ mod gan;
 mod heads;
 
 pub use gan::{Discriminator, Generator};
-pub use heads::Heads;
+pub use heads::{Heads, HeadsSpec, Ldm, StreamInputs};
