@@ -214,6 +214,18 @@ pub fn chain_to(model: &pb::ModelProto, output: &str, path: &Path) -> Result<Cha
             format!("the backbone must have exactly one image input, found {inputs:?}"),
         ));
     };
+    // The chain carries no types: a declared non-float input would be run as float32.
+    let elem_type = g.input.iter().find(|v| v.name == input).and_then(|v| {
+        match v.r#type.as_ref()?.value.as_ref()? {
+            pb::type_proto::Value::TensorType(t) => Some(t.elem_type),
+        }
+    });
+    if let Some(t) = elem_type.filter(|&t| t != 0 && t != 1) {
+        return Err(Error::bad_file(
+            path,
+            format!("the input `{input}` has ONNX element type {t}; the backbone runs float32 (1)"),
+        ));
+    }
     let by_output: HashMap<&str, &pb::NodeProto> = g
         .node
         .iter()
