@@ -12,13 +12,14 @@ use crate::backend::{Backend, Precision};
 use crate::config::{Config, QLoss};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::model::Heads;
+use crate::model::{Heads, HeadsSpec};
 use crate::nn::ParamStore;
 use crate::report;
 use crate::train::checkpoint;
 use crate::train::dictionary::Dictionary;
 use crate::train::pipeline::{
-    build_features, evaluate_q, load_data, run_convex_gan_with, run_method, run_phase1, Method,
+    build_features_from, evaluate_q, heads_spec, load_data, run_convex_gan_with, run_method,
+    run_phase1_on, Method,
 };
 use crate::train::EpochLog;
 
@@ -155,32 +156,51 @@ fn load_heads<B: Backend>(
     be: &B,
     cfg: &Config,
     run_dir: &Path,
-    expect: Option<(usize, usize)>,
+    expect: Option<&HeadsSpec>,
 ) -> Result<Heads<B>> {
     let path = run_dir.join(PHASE1_FILE);
     let store = ParamStore::load(&path)?;
-    let meta = |k: &str| -> Result<usize> {
-        store
-            .metadata
-            .get(k)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| {
-                Error::bad_file(&path, format!("metadata '{k}' missing or not a number"))
-            })
+    let meta = |k: &str| -> Result<Option<usize>> {
+        match store.metadata.get(k) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                Error::bad_file(&path, format!("metadata '{k}' is not a number: '{v}'"))
+            }),
+        }
     };
-    let (d_in, classes) = (meta("d_in")?, meta("classes")?);
-    if let Some((d, c)) = expect {
-        if (d, c) != (d_in, classes) {
+    let need = |k: &str| -> Result<usize> {
+        meta(k)?.ok_or_else(|| Error::bad_file(&path, format!("metadata '{k}' missing")))
+    };
+    let d_in = need("d_in")?;
+    let d_in_s = meta("d_in_s")?;
+    let spec = HeadsSpec {
+        d_in_t: d_in - d_in_s.unwrap_or(0).min(d_in),
+        d_in_s,
+        classes: need("classes")?,
+        landmarks: meta("landmarks")?.unwrap_or(0),
+    };
+    if let Some(e) = expect {
+        if (e.d_in_t, e.d_in_s, e.classes) != (spec.d_in_t, spec.d_in_s, spec.classes) {
             return Err(Error::bad_file(
                 &path,
-                format!("heads were trained on {d_in} inputs and {classes} classes, the data has {d} and {c}"),
+                format!(
+                    "heads were trained on {d_in} inputs ({:?} from a second backbone) and {} classes, the data has {} ({:?}) and {}",
+                    spec.d_in_s, spec.classes, e.d_in_t + e.d_in_s.unwrap_or(0), e.d_in_s, e.classes
+                ),
             ));
         }
     }
     let mut rng = crate::train::pipeline::stage_rng(cfg.seed, crate::train::pipeline::STREAM_INIT);
-    let mut heads = Heads::new(be, &cfg.model, d_in, classes, &mut rng)?;
+    let mut heads = Heads::from_spec(be, &cfg.model, &spec, &mut rng)?;
     heads.import(be, &store)?;
     Ok(heads)
+}
+
+/// The Phase 1 heads of a run directory (with its landmark module, when it has one), for callers
+/// that want to look at what Phase 1 learned.
+pub fn load_phase1_heads<B: Backend>(be: &B, run_dir: &Path) -> Result<Heads<B>> {
+    let cfg = Overrides::default().saved_config(run_dir)?;
+    load_heads(be, &cfg, run_dir, None)
 }
 
 /// Stage 1.
@@ -189,12 +209,18 @@ pub fn phase1<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     check_memory(be, &cfg, o.config.as_deref())?;
     let data = load_data(&cfg)?;
     let t = Instant::now();
-    let (heads, logs) = run_phase1(be, &cfg, &data.split.train, o.progress)?;
+    let (heads, logs) = run_phase1_on(be, &cfg, &data.split.train, data.d_in_s, o.progress)?;
     let mut store = ParamStore::new();
     heads.export(be, &mut store)?;
     store.metadata.insert("stage".into(), "phase1".into());
     let train = &data.split.train;
     store.metadata.insert("d_in".into(), train.dim.to_string());
+    if let Some(d) = data.d_in_s {
+        store.metadata.insert("d_in_s".into(), d.to_string());
+    }
+    if let Some(l) = &train.landmarks {
+        store.metadata.insert("landmarks".into(), l.k.to_string());
+    }
     store
         .metadata
         .insert("classes".into(), train.classes.to_string());
@@ -221,8 +247,8 @@ pub fn build_dict<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<(
     check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let data = load_data(&cfg)?;
     let train = &data.split.train;
-    let mut heads = load_heads(be, &cfg, run_dir, Some((train.dim, train.classes)))?;
-    let feats = build_features(be, &cfg, &mut heads, train)?;
+    let mut heads = load_heads(be, &cfg, run_dir, Some(&heads_spec(train, data.d_in_s)?))?;
+    let feats = build_features_from(be, &cfg, &mut heads, train, &data.backbone)?;
     feats.dict.save(&run_dir.join(DICT_FILE))?;
     save_config(run_dir, &cfg)?;
     eprintln!(
@@ -302,7 +328,7 @@ pub fn eval<B: Backend>(be: &B, run_dir: &Path, o: &Overrides) -> Result<()> {
     check_memory(be, &cfg, Some(&run_dir.join(CONFIG_FILE)))?;
     let data = load_data(&cfg)?;
     let test = &data.test;
-    let heads = load_heads(be, &cfg, run_dir, Some((test.dim, test.classes)))?;
+    let heads = load_heads(be, &cfg, run_dir, Some(&heads_spec(test, data.d_in_s)?))?;
     let store = ParamStore::load(&run_dir.join(PHASE2_FILE))?;
     let mut q2 = heads.q.clone();
     q2.import(be, &store)?;
@@ -401,8 +427,8 @@ pub fn compare<B: Backend>(be: &B, run_dir: &Path, o: &Overrides, seeds: &[u64])
         cfg.seed = seed;
         let data = load_data(&cfg)?;
         let train = &data.split.train;
-        let (mut heads, _) = run_phase1(be, &cfg, train, o.progress)?;
-        let feats = build_features(be, &cfg, &mut heads, train)?;
+        let (mut heads, _) = run_phase1_on(be, &cfg, train, data.d_in_s, o.progress)?;
+        let feats = build_features_from(be, &cfg, &mut heads, train, &data.backbone)?;
         for (row, &m) in rows.iter_mut().zip(&methods) {
             let tm = Instant::now();
             let (q, logs) = run_method(be, &cfg, &heads, train, &feats, m, o.progress)?;

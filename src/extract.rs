@@ -114,9 +114,8 @@ struct Prepared {
 fn prepare(root: &Path, rec: &Record) -> Result<Prepared> {
     let path = root.join(&rec.image);
     let img = load_rgb(&path)?;
-    let lb = Letterbox::new(rec.bbox, img.width(), img.height(), IMAGE_SIZE)
+    let (lb, out) = Letterbox::prepare(&img, rec.bbox, IMAGE_SIZE)
         .map_err(|e| Error::bad_file(&path, e.to_string()))?;
-    let out = lb.apply(&img);
     let mut xy = [0.0; 2 * DEEPFASHION_LANDMARKS];
     let mut visible = [0.0; DEEPFASHION_LANDMARKS];
     for l in 0..DEEPFASHION_LANDMARKS {
@@ -157,11 +156,18 @@ pub fn extract(o: &ExtractOptions) -> Result<FeatureSet> {
         records.truncate(limit);
     }
     if records.is_empty() {
-        return Err(Error::invalid("DeepFashion", format!("no images listed under {}", o.data.display())));
+        return Err(Error::invalid(
+            "DeepFashion",
+            format!("no images listed under {}", o.data.display()),
+        ));
     }
     let mut tex = Backbone::open(&o.texture_backbone, o.texture_output.as_deref(), o.device)?;
     let mut shape = match &o.shape_backbone {
-        Some(p) => Some(Backbone::open(p, o.shape_output.as_deref().or(o.texture_output.as_deref()), o.device)?),
+        Some(p) => Some(Backbone::open(
+            p,
+            o.shape_output.as_deref().or(o.texture_output.as_deref()),
+            o.device,
+        )?),
         None => None,
     };
     let n = records.len();

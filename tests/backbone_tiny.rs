@@ -18,23 +18,38 @@ fn tiny_vgg_runs_on_tract_to_its_last_relu() {
     let out = default_output(&model, &path).unwrap();
     assert_eq!(out, spec.last_relu());
     let chain = chain_to(&model, &out, &path).unwrap();
-    assert_eq!(chain.ops.len(), 6 * 2 + 2, "six conv+relu pairs and two pools");
+    assert_eq!(
+        chain.ops.len(),
+        6 * 2 + 2,
+        "six conv+relu pairs and two pools"
+    );
     assert!(matches!(chain.ops.last(), Some(Op::Relu)));
-    assert_eq!(chain.shapes([3, 64, 48]).unwrap().last(), Some(&[32, 16, 12]));
+    assert_eq!(
+        chain.shapes([3, 64, 48]).unwrap().last(),
+        Some(&[32, 16, 12])
+    );
 
     let mut m = TractModel::load(&path, Some(&out)).unwrap();
     let n = 2;
-    let x: Vec<f32> = (0..n * 3 * 64 * 48).map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5).collect();
+    let x: Vec<f32> = (0..n * 3 * 64 * 48)
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5)
+        .collect();
     let fm = m.run_images(&x, n, [3, 64, 48]).unwrap();
     assert_eq!((fm.n, fm.c, fm.h, fm.w), (2, 32, 16, 12));
-    assert!(fm.data.iter().all(|v| *v >= 0.0 && v.is_finite()), "a ReLU output");
+    assert!(
+        fm.data.iter().all(|v| *v >= 0.0 && v.is_finite()),
+        "a ReLU output"
+    );
     assert!(fm.data.iter().any(|v| *v > 0.0));
     // The graph's own output (no name): the flattened head.
     let mut whole = TractModel::load(&path, None).unwrap();
     let (_, shape) = whole.run(&x, &[n, 3, 64, 48]).unwrap();
     assert_eq!(shape, vec![2, 32]);
     // A name the graph does not have is an error naming the file.
-    let err = TractModel::load(&path, Some("conv9_9")).err().unwrap().to_string();
+    let err = TractModel::load(&path, Some("conv9_9"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("vgg.onnx") && err.contains("conv9_9"), "{err}");
 }
 
@@ -42,7 +57,13 @@ fn tiny_vgg_runs_on_tract_to_its_last_relu() {
 fn adaptive_pool_matches_pytorch_windows() {
     // 1 sample, 1 channel, 5×3: p = 2 → rows {0..3, 2..5}, cols {0..2, 1..3} (overlapping windows).
     let data: Vec<f32> = (0..15).map(|v| v as f32).collect();
-    let fm = FeatureMap { data: data.clone(), n: 1, c: 1, h: 5, w: 3 };
+    let fm = FeatureMap {
+        data: data.clone(),
+        n: 1,
+        c: 1,
+        h: 5,
+        w: 3,
+    };
     let out = adaptive_avg_pool(&fm, 2).unwrap();
     let mean = |rs: std::ops::Range<usize>, cs: std::ops::Range<usize>| {
         let mut s = 0.0;
@@ -55,7 +76,15 @@ fn adaptive_pool_matches_pytorch_windows() {
         }
         s / k
     };
-    assert_eq!(out, vec![mean(0..3, 0..2), mean(0..3, 1..3), mean(2..5, 0..2), mean(2..5, 1..3)]);
+    assert_eq!(
+        out,
+        vec![
+            mean(0..3, 0..2),
+            mean(0..3, 1..3),
+            mean(2..5, 0..2),
+            mean(2..5, 1..3)
+        ]
+    );
     // p = 1 is the global average; p larger than the map repeats cells.
     assert_eq!(adaptive_avg_pool(&fm, 1).unwrap(), vec![7.0]);
     assert_eq!(adaptive_avg_pool(&fm, 6).unwrap().len(), 36);

@@ -28,7 +28,7 @@ fn options(root: &Path, vgg: &Path, features: &Path) -> ExtractOptions {
         shape_backbone: None,
         shape_output: None,
         features: features.to_path_buf(),
-        pool: 4,
+        pool: 7,
         batch: 16,
         limit: None,
         device: ExtractDevice::Cpu,
@@ -48,7 +48,7 @@ fn extract_writes_what_the_annotations_and_geometry_say() {
     let set = FeatureSet::load(&out).unwrap();
     assert_eq!(set, written, "the file holds what extract returned");
     assert_eq!(set.n(), 13);
-    assert_eq!(set.dim(), 32 * 4 * 4, "32 channels pooled to 4×4");
+    assert_eq!(set.dim(), 32 * 7 * 7, "32 channels pooled to 7×7");
     let records = load_deepfashion(&root).unwrap();
     let lm = set.landmarks.as_ref().unwrap();
     for (i, r) in records.iter().enumerate() {
@@ -70,7 +70,14 @@ fn extract_writes_what_the_annotations_and_geometry_say() {
     }
     // Two backbones: the shape stream's vector follows the texture stream's in each row.
     let vgg2 = dir.path().join("vgg2.onnx");
-    write_vgg(&vgg2, &VggSpec { blocks: vec![vec![4], vec![8]], seed: 1 }).unwrap();
+    write_vgg(
+        &vgg2,
+        &VggSpec {
+            blocks: vec![vec![4], vec![8]],
+            seed: 1,
+        },
+    )
+    .unwrap();
     let mut o = options(&root, &vgg, &dir.path().join("two.safetensors"));
     o.shape_backbone = Some(vgg2);
     o.pool = 2;
@@ -99,8 +106,8 @@ fn argmax_cell(map: &[f32], grid: usize) -> (f32, f32) {
 fn deepfashion_fixture_end_to_end_landmarks_learn() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("deepfashion");
-    // Six categories, long-tailed, 420 images.
-    write_fixture(&root, &FixtureSpec::new(vec![150, 100, 70, 50, 30, 20], 5));
+    // Six categories, long-tailed, 585 images.
+    write_fixture(&root, &FixtureSpec::new(vec![200, 140, 100, 70, 45, 30], 5));
     let vgg = dir.path().join("vgg.onnx");
     write_vgg(&vgg, &VggSpec::tiny(0)).unwrap();
     let features = dir.path().join("features.safetensors");
@@ -109,7 +116,7 @@ fn deepfashion_fixture_end_to_end_landmarks_learn() {
     let mut cfg = Config::tiny();
     cfg.data.features = Some(features.clone());
     cfg.model.stream_widths = vec![256, 128];
-    cfg.phase1.epochs = 60;
+    cfg.phase1.epochs = 120;
     cfg.phase1.batch = 64;
     cfg.phase1.shape_only_epochs = 5;
     cfg.phase2.epochs = 2;
@@ -183,10 +190,13 @@ fn deepfashion_fixture_end_to_end_landmarks_learn() {
     let (rate, base) = (hits as f64 / total as f64, mean_hits as f64 / total as f64);
     println!("held-out visible landmarks within 2 cells: {hits}/{total} = {rate:.3} (mean position: {base:.3})");
     assert!(total >= 100, "{total} visible held-out landmarks");
-    assert!(rate > 0.5, "{rate}");
-    assert!(rate > base + 0.1, "model {rate} vs mean position {base}");
+    assert!(rate > 0.6, "{rate}");
+    assert!(rate > base + 0.15, "model {rate} vs mean position {base}");
 
     // The rest of the pipeline ran on the features: metrics and the report exist and name them.
     let report = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
-    assert!(report.contains("features") && report.contains("category 1"), "{report}");
+    assert!(
+        report.contains("features") && report.contains("category 1"),
+        "{report}"
+    );
 }

@@ -49,7 +49,13 @@ fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
     }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], output: &str, attrs: Vec<pb::AttributeProto>) -> pb::NodeProto {
+fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    output: &str,
+    attrs: Vec<pb::AttributeProto>,
+) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.into(),
         name: name.into(),
@@ -121,7 +127,16 @@ pub fn vgg_model(spec: &VggSpec) -> pb::ModelProto {
     for (bi, block) in spec.blocks.iter().enumerate() {
         if bi > 0 {
             let out = format!("pool{bi}");
-            nodes.push(node("MaxPool", &out, &[&cur], &out, vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])]));
+            nodes.push(node(
+                "MaxPool",
+                &out,
+                &[&cur],
+                &out,
+                vec![
+                    attr_ints("kernel_shape", &[2, 2]),
+                    attr_ints("strides", &[2, 2]),
+                ],
+            ));
             cur = out;
         }
         for (ci, &c_out) in block.iter().enumerate() {
@@ -130,8 +145,12 @@ pub fn vgg_model(spec: &VggSpec) -> pb::ModelProto {
             // He initialisation keeps activations from vanishing through the ReLUs.
             let std = (2.0 / (c_in * 9) as f64).sqrt();
             let normal = Normal::new(0.0, std).expect("positive std");
-            let weights: Vec<f32> = (0..c_out * c_in * 9).map(|_| normal.sample(&mut rng) as f32).collect();
-            let bias: Vec<f32> = (0..c_out).map(|_| normal.sample(&mut rng) as f32 * 0.1).collect();
+            let weights: Vec<f32> = (0..c_out * c_in * 9)
+                .map(|_| normal.sample(&mut rng) as f32)
+                .collect();
+            let bias: Vec<f32> = (0..c_out)
+                .map(|_| normal.sample(&mut rng) as f32 * 0.1)
+                .collect();
             inits.push(float_tensor(&w, &[c_out, c_in, 3, 3], &weights));
             inits.push(float_tensor(&b, &[c_out], &bias));
             let conv = format!("conv{tag}");
@@ -140,7 +159,11 @@ pub fn vgg_model(spec: &VggSpec) -> pb::ModelProto {
                 &conv,
                 &[&cur, &w, &b],
                 &conv,
-                vec![attr_ints("kernel_shape", &[3, 3]), attr_ints("pads", &[1, 1, 1, 1]), attr_ints("strides", &[1, 1])],
+                vec![
+                    attr_ints("kernel_shape", &[3, 3]),
+                    attr_ints("pads", &[1, 1, 1, 1]),
+                    attr_ints("strides", &[1, 1]),
+                ],
             ));
             let relu = format!("relu{tag}");
             nodes.push(node("Relu", &relu, &[&conv], &relu, vec![]));
@@ -150,7 +173,16 @@ pub fn vgg_model(spec: &VggSpec) -> pb::ModelProto {
     }
     // A head like a classifier's, so that the backbone output is not the graph's output.
     let pool = format!("pool{}", spec.blocks.len());
-    nodes.push(node("MaxPool", &pool, &[&cur], &pool, vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])]));
+    nodes.push(node(
+        "MaxPool",
+        &pool,
+        &[&cur],
+        &pool,
+        vec![
+            attr_ints("kernel_shape", &[2, 2]),
+            attr_ints("strides", &[2, 2]),
+        ],
+    ));
     nodes.push(node("GlobalAveragePool", "gap", &[&pool], "gap", vec![]));
     nodes.push(node("Flatten", "flatten", &["gap"], "logits", vec![]));
     let graph = pb::GraphProto {

@@ -51,8 +51,16 @@ impl FeatureSet {
         let mut store = ParamStore::new();
         store.put("x", vec![n, self.dim()], self.x.clone());
         // Small integers are exact in f32, and one dtype keeps the file readable by the store.
-        store.put("labels", vec![n], self.labels.iter().map(|&c| c as f32).collect());
-        store.put("split", vec![n], self.split.iter().map(|&s| s as u8 as f32).collect());
+        store.put(
+            "labels",
+            vec![n],
+            self.labels.iter().map(|&c| c as f32).collect(),
+        );
+        store.put(
+            "split",
+            vec![n],
+            self.split.iter().map(|&s| s as u8 as f32).collect(),
+        );
         if let Some(l) = &self.landmarks {
             store.put("landmarks_xy", vec![n, 2 * l.k], l.xy.clone());
             store.put("landmarks_visible", vec![n, l.k], l.visible.clone());
@@ -78,16 +86,19 @@ impl FeatureSet {
         let store = ParamStore::load(path)?;
         let bad = |msg: String| Error::bad_file(path, msg);
         let meta = |k: &str| -> Result<&String> {
-            store
-                .metadata
-                .get(k)
-                .ok_or_else(|| bad(format!("metadata '{k}' missing; not a file written by `convexgan extract`")))
+            store.metadata.get(k).ok_or_else(|| {
+                bad(format!(
+                    "metadata '{k}' missing; not a file written by `convexgan extract`"
+                ))
+            })
         };
         if meta("format")? != FORMAT {
             return Err(bad(format!("format '{}' is not {FORMAT}", meta("format")?)));
         }
         let num = |k: &str| -> Result<usize> {
-            meta(k)?.parse().map_err(|_| bad(format!("metadata '{k}' is not a count")))
+            meta(k)?
+                .parse()
+                .map_err(|_| bad(format!("metadata '{k}' is not a count")))
         };
         let classes = num("classes")?;
         let d_in_t = num("d_in_t")?;
@@ -102,15 +113,24 @@ impl FeatureSet {
         let n = labels_t.data.len();
         let dim = d_in_t + d_in_s.unwrap_or(0);
         if classes == 0 || dim == 0 || n == 0 {
-            return Err(bad(format!("empty: {n} images, {classes} classes, width {dim}")));
+            return Err(bad(format!(
+                "empty: {n} images, {classes} classes, width {dim}"
+            )));
         }
         let x = store.get("x", &[n, dim])?.data.clone();
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(bad(format!("feature {} of image {} is {}", i % dim, i / dim, x[i])));
+            return Err(bad(format!(
+                "feature {} of image {} is {}",
+                i % dim,
+                i / dim,
+                x[i]
+            )));
         }
         let as_index = |name: &str, v: f32, i: usize, below: usize| -> Result<u32> {
             if v.fract() != 0.0 || v < 0.0 || v as usize >= below {
-                return Err(bad(format!("{name} of image {i} is {v}, not an integer below {below}")));
+                return Err(bad(format!(
+                    "{name} of image {i} is {v}, not an integer below {below}"
+                )));
             }
             Ok(v as u32)
         };
@@ -154,7 +174,9 @@ impl FeatureSet {
         let info = store
             .metadata
             .iter()
-            .filter(|(k, _)| !["format", "classes", "d_in_t", "d_in_s", "image_ids"].contains(&k.as_str()))
+            .filter(|(k, _)| {
+                !["format", "classes", "d_in_t", "d_in_s", "image_ids"].contains(&k.as_str())
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Ok(FeatureSet {
@@ -183,7 +205,12 @@ impl FeatureSet {
     pub fn backbone_identity(&self) -> String {
         let get = |k: &str| self.info.get(k).map(String::as_str).unwrap_or("?");
         match self.d_in_s {
-            None => format!("onnx:{}@{} pool {}", get("backbone_t"), get("output_t"), get("pool")),
+            None => format!(
+                "onnx:{}@{} pool {}",
+                get("backbone_t"),
+                get("output_t"),
+                get("pool")
+            ),
             Some(_) => format!(
                 "onnx:{}@{} + {}@{} pool {}",
                 get("backbone_t"),

@@ -8,21 +8,21 @@ use serde::{Deserialize, Serialize};
 
 use super::baselines::{finetune_q, smote, Sampling};
 use super::dictionary::{extract_features, Dictionary};
-use super::phase1::train_phase1;
+use super::phase1::train_phase1_with;
 use super::phase2::{train_phase2, Game, Phase2Context};
 use super::EpochLog;
 use crate::backend::{Backend, Tensor};
 use crate::config::{Config, QLoss};
+use crate::data::features_file::{FeatureSet, Split};
 use crate::data::fmnist::{
     load_fashion_mnist, make_long_tailed, Dataset, LtCounts, LtSpec, LtSplit, TEST_LABELS,
     TRAIN_LABELS,
 };
-use crate::data::features_file::{FeatureSet, Split};
 use crate::error::{Error, Result};
-use crate::report::FASHION_MNIST_CLASSES;
 use crate::metrics::{evaluate, Metrics};
-use crate::model::Heads;
+use crate::model::{Heads, HeadsSpec};
 use crate::nn::Mlp;
+use crate::report::FASHION_MNIST_CLASSES;
 
 /// Identity of the backbone in front of the heads (SPEC §1: identity on pixels for Fashion-MNIST).
 pub const IDENTITY_BACKBONE: &str = "identity:pixels/255";
@@ -72,7 +72,10 @@ fn load_features_data(cfg: &Config, path: &std::path::Path) -> Result<Data> {
     if train.n == 0 || test.n == 0 {
         return Err(Error::bad_file(
             path,
-            format!("{} training and {} test images; both partitions need some", train.n, test.n),
+            format!(
+                "{} training and {} test images; both partitions need some",
+                train.n, test.n
+            ),
         ));
     }
     let present: Vec<usize> = train
@@ -83,14 +86,19 @@ fn load_features_data(cfg: &Config, path: &std::path::Path) -> Result<Data> {
         .map(|(c, _)| c)
         .collect();
     if present.len() < 2 {
-        return Err(Error::bad_file(path, "fewer than two classes have training images"));
+        return Err(Error::bad_file(
+            path,
+            "fewer than two classes have training images",
+        ));
     }
     let mut new_label = vec![None; set.classes];
     for (i, &c) in present.iter().enumerate() {
         new_label[c] = Some(i as u32);
     }
     let relabel = |ds: &Dataset, what: &str| -> Result<Dataset> {
-        let keep: Vec<usize> = (0..ds.n).filter(|&i| new_label[ds.y[i] as usize].is_some()).collect();
+        let keep: Vec<usize> = (0..ds.n)
+            .filter(|&i| new_label[ds.y[i] as usize].is_some())
+            .collect();
         if keep.len() < ds.n {
             eprintln!(
                 "note: {} {what} images of classes with no training image are left out",
@@ -98,7 +106,11 @@ fn load_features_data(cfg: &Config, path: &std::path::Path) -> Result<Data> {
             );
         }
         let mut out = ds.select(&keep)?;
-        out.y = out.y.iter().map(|&c| new_label[c as usize].expect("kept")).collect();
+        out.y = out
+            .y
+            .iter()
+            .map(|&c| new_label[c as usize].expect("kept"))
+            .collect();
         out.classes = present.len();
         out.validate()?;
         Ok(out)
@@ -115,7 +127,10 @@ fn load_features_data(cfg: &Config, path: &std::path::Path) -> Result<Data> {
         split: LtSplit { train, val, counts },
         test,
         // DeepFashion's category numbers (1-based, as in list_category_img.txt).
-        class_names: present.iter().map(|c| format!("category {}", c + 1)).collect(),
+        class_names: present
+            .iter()
+            .map(|c| format!("category {}", c + 1))
+            .collect(),
         source: format!("features {} ({})", path.display(), set.backbone_identity()),
         backbone: set.backbone_identity(),
         d_in_s: set.d_in_s,
@@ -166,7 +181,10 @@ fn load_fmnist_data(cfg: &Config) -> Result<Data> {
     Ok(Data {
         split,
         test,
-        class_names: FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect(),
+        class_names: FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         source: format!(
             "Fashion-MNIST-LT from {}, imbalance {}",
             cfg.data.dir.display(),
@@ -184,15 +202,53 @@ pub fn run_phase1<B: Backend>(
     train: &Dataset,
     show_progress: bool,
 ) -> Result<(Heads<B>, Vec<EpochLog>)> {
+    run_phase1_on(be, cfg, train, None, show_progress)
+}
+
+/// The heads a data set needs: one backbone for both streams, or two (`x = [x_t | x_s]` with the
+/// shape backbone's `d_in_s` columns last), and the landmark module when it has landmarks.
+pub fn heads_spec(train: &Dataset, d_in_s: Option<usize>) -> Result<HeadsSpec> {
+    let d_in_t = match d_in_s {
+        Some(d) if d >= train.dim => {
+            return Err(Error::invalid(
+                "data",
+                format!(
+                    "the shape backbone's {d} columns leave none of {} for the texture stream",
+                    train.dim
+                ),
+            ))
+        }
+        Some(d) => train.dim - d,
+        None => train.dim,
+    };
+    Ok(HeadsSpec {
+        d_in_t,
+        d_in_s,
+        classes: train.classes,
+        landmarks: train.landmarks.as_ref().map_or(0, |l| l.k),
+    })
+}
+
+/// [`run_phase1`] for data from one or two backbones, with the landmark terms when `train` has
+/// landmarks.
+pub fn run_phase1_on<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    train: &Dataset,
+    d_in_s: Option<usize>,
+    show_progress: bool,
+) -> Result<(Heads<B>, Vec<EpochLog>)> {
     let mut init = stage_rng(cfg.seed, STREAM_INIT);
-    let mut heads = Heads::new(be, &cfg.model, train.dim, train.classes, &mut init)?;
+    let spec = heads_spec(train, d_in_s)?;
+    let mut heads = Heads::from_spec(be, &cfg.model, &spec, &mut init)?;
     let x = be.upload_f32(&train.x, train.n, train.dim)?;
     let mut rng = stage_rng(cfg.seed, STREAM_PHASE1);
-    let logs = train_phase1(
+    let logs = train_phase1_with(
         be,
         &mut heads,
         &x,
         &train.y,
+        train.landmarks.as_ref(),
         &cfg.phase1,
         &mut rng,
         show_progress,
@@ -214,6 +270,17 @@ pub fn build_features<B: Backend>(
     heads: &mut Heads<B>,
     train: &Dataset,
 ) -> Result<Features<B>> {
+    build_features_from(be, cfg, heads, train, IDENTITY_BACKBONE)
+}
+
+/// [`build_features`] recording `backbone` as the dictionaries' backbone identity.
+pub fn build_features_from<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    heads: &mut Heads<B>,
+    train: &Dataset,
+    backbone: &str,
+) -> Result<Features<B>> {
     let x = be.upload_f32(&train.x, train.n, train.dim)?;
     let (ft, fs) = extract_features(be, heads, &x, 1024)?;
     let (d_t, d_s) = (heads.d_t(), heads.d_s());
@@ -227,7 +294,7 @@ pub fn build_features<B: Backend>(
         cfg.dict.max_rows_per_class,
         cfg.dict.precision,
         cfg.seed,
-        IDENTITY_BACKBONE,
+        backbone,
     )?;
     let mut host = Vec::with_capacity(train.n * (d_t + d_s));
     for i in 0..train.n {
