@@ -48,7 +48,7 @@ found_any() { # lib-stem -> first directory holding lib<stem>.so*
 }
 
 ld=""
-for lib in cuda nvrtc cublas; do
+for lib in cuda nvrtc cublas cudnn; do
   if d=$(found_any "$lib"); then
     echo "lib$lib: $d"
     case ":$ld:" in *":$d:"*) ;; *) ld="$ld${ld:+:}$d" ;; esac
@@ -58,6 +58,7 @@ for lib in cuda nvrtc cublas; do
 done
 export LD_LIBRARY_PATH="$ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export CONVEXGAN_REPO="$repo"
+[ -d "$bundle/onnx-node" ] && export CONVEXGAN_ONNX_NODE_DATA="$PWD/$bundle/onnx-node"
 # A writable copy of the carried PTX cache; new compilations land there too.
 export CONVEXGAN_PTX_CACHE="$logs/ptx-cache"
 mkdir -p "$CONVEXGAN_PTX_CACHE"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the CUDA test binaries here (release, `--features cuda`) and puts them, stripped, in
+# Builds the CUDA test binaries here (release, `--features cudnn`, which includes `cuda`) and puts them, stripped, in
 # gpu-bundle/ with a manifest and a PTX cache of every kernel family, for scripts/gpu-check.sh on a
 # lent GPU machine, which has no Rust (and maybe no NVRTC: the cached PTX then suffices).
-# Usage: bash scripts/gpu-prepare.sh [test-name ...]   (default: gpu_equivalence gpu_phase2 kernels_compile)
+# Usage: bash scripts/gpu-prepare.sh [test-name ...]   (default: gpu_equivalence gpu_phase2 gpu_backbone kernels_compile)
 # Also builds the benchmarks of issue 5 (benches/gpu.rs, peer.rs, iteration.rs, ops.rs; GPU_BENCH=0
 # leaves them out) and the gradient oracle test tests/torch_peer.rs, with the arguments
 # gpu-check.sh runs them with in the manifest's third column (short criterion times, CUDA groups
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(gpu_equivalence gpu_phase2 kernels_compile)
+[ ${#tests[@]} -gt 0 ] || tests=(gpu_equivalence gpu_phase2 gpu_backbone kernels_compile)
 out=gpu-bundle
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/ptx"
@@ -18,7 +18,7 @@ mkdir -p "$out/bin" "$out/ptx"
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
 # The JSON messages name each test executable; python3 parses them (jq may be missing).
-cargo test --release --features cuda --no-run --message-format=json "${args[@]}" \
+cargo test --release --features cudnn --no-run --message-format=json "${args[@]}" \
   | python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -41,7 +41,7 @@ rm "$out/found.txt"
 # The gradient oracle (CPU, needs torch, which the GPU machine has) and the benchmarks, each with
 # the arguments gpu-check.sh passes (a third, tab-separated column).
 if [ "${GPU_BENCH:-1}" != 0 ]; then
-  cargo test --release --features cuda --no-run --message-format=json --test torch_peer \
+  cargo test --release --features cudnn --no-run --message-format=json --test torch_peer \
     | python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -52,7 +52,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         print(m["target"]["name"], m["executable"])
 ' > "$out/found.txt"
-  cargo bench --features cuda --no-run --message-format=json \
+  cargo bench --features cudnn --no-run --message-format=json \
       --bench gpu --bench peer --bench iteration --bench ops \
     | python3 -c '
 import json, sys
@@ -82,6 +82,14 @@ for line in sys.stdin:
     printf '%s\tbin/%s\t%s\n' "$name" "$name" "$args" >> "$out/manifest.txt"
   done
   rm "$out/found.txt"
+fi
+# The ONNX node test cases gpu_backbone checks cuDNN on (the GPU machine has no Debian package).
+node=/usr/share/libonnx-testdata/data/node
+if [ -d "$node" ]; then
+  mkdir -p "$out/onnx-node"
+  for d in "$node"/test_{basic_conv,conv_with,maxpool_2d,averagepool_2d,relu,globalaveragepool,batchnorm}*; do
+    [ -d "$d" ] && cp -r "$d" "$out/onnx-node/"
+  done
 fi
 [ -s "$out/manifest.txt" ] || { echo "gpu-prepare: no test executables found" >&2; exit 1; }
 

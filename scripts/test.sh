@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: every test, without and with the `cuda` feature. With no GPU, the CUDA tests
+# The test command: every test, without and with the GPU features (`cudnn`, which includes `cuda`). With no GPU, the CUDA tests
 # compile the kernels with NVRTC, assemble them with ptxas and run them on the host; the tests that
 # need a device print that they were skipped.
 set -euo pipefail
@@ -13,4 +13,4 @@ if [ -n "$nvrtc_dir" ]; then
 fi
 [ -n "$ptxas" ] && export CONVEXGAN_PTXAS="$ptxas"
 cargo test --release
-cargo test --release --features cuda
+cargo test --release --features cuda,cudnn

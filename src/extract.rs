@@ -49,7 +49,7 @@ pub struct ExtractOptions {
 enum Runner {
     Tract(TractModel),
     #[cfg(feature = "cudnn")]
-    Cudnn(crate::backbone::cudnn::CudnnChain),
+    Cudnn(Box<crate::backbone::cudnn::CudnnChain>),
 }
 
 struct Backbone {
@@ -70,7 +70,7 @@ impl Backbone {
             #[cfg(feature = "cudnn")]
             ExtractDevice::Cuda => {
                 let chain = crate::backbone::graph::chain_to(&model, &output, path)?;
-                Runner::Cudnn(crate::backbone::cudnn::CudnnChain::new(&chain)?)
+                Runner::Cudnn(Box::new(crate::backbone::cudnn::CudnnChain::new(&chain)?))
             }
             #[cfg(not(feature = "cudnn"))]
             ExtractDevice::Cuda => {

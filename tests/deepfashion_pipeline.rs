@@ -160,17 +160,17 @@ fn deepfashion_fixture_end_to_end_landmarks_learn() {
     // training position.
     let mut mean = vec![(0.0f32, 0.0f32, 0.0f32); k];
     for i in 0..train.n {
-        for l in 0..k {
+        for (l, m) in mean.iter_mut().enumerate() {
             if ltr.visible[i * k + l] == 1.0 {
-                mean[l].0 += ltr.xy[i * 2 * k + 2 * l];
-                mean[l].1 += ltr.xy[i * 2 * k + 2 * l + 1];
-                mean[l].2 += 1.0;
+                m.0 += ltr.xy[i * 2 * k + 2 * l];
+                m.1 += ltr.xy[i * 2 * k + 2 * l + 1];
+                m.2 += 1.0;
             }
         }
     }
     let (mut hits, mut mean_hits, mut total) = (0, 0, 0);
     for i in 0..test.n {
-        for l in 0..k {
+        for (l, m) in mean.iter().enumerate() {
             if lt.visible[i * k + l] != 1.0 {
                 continue;
             }
@@ -181,7 +181,7 @@ fn deepfashion_fixture_end_to_end_landmarks_learn() {
             if ((px - tx).powi(2) + (py - ty).powi(2)).sqrt() <= 2.0 {
                 hits += 1;
             }
-            let (mx, my) = (mean[l].0 / mean[l].2, mean[l].1 / mean[l].2);
+            let (mx, my) = (m.0 / m.2, m.1 / m.2);
             if ((mx - tx).powi(2) + (my - ty).powi(2)).sqrt() <= 2.0 {
                 mean_hits += 1;
             }

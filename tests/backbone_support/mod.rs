@@ -14,12 +14,16 @@ use tract_onnx::pb;
 pub const NODE_DATA: &str = "/usr/share/libonnx-testdata/data/node";
 
 /// The node test data directory; a missing one fails the test (it is installed by setup and CI).
+/// `CONVEXGAN_ONNX_NODE_DATA` points elsewhere: the GPU machine gets a copy in the carried bundle.
 pub fn node_data() -> PathBuf {
-    let dir = PathBuf::from(NODE_DATA);
+    let dir = std::env::var_os("CONVEXGAN_ONNX_NODE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(NODE_DATA));
     assert!(
         dir.is_dir(),
-        "{NODE_DATA} is missing: the ONNX node test cases come from Debian's libonnx-testdata; \
-         run `bash scripts/setup.sh` to install it"
+        "{} is missing: the ONNX node test cases come from Debian's libonnx-testdata; \
+         run `bash scripts/setup.sh` to install it",
+        dir.display()
     );
     dir
 }
