@@ -111,6 +111,11 @@ pub struct Phase2Config {
     pub lr: LrSchedule,
     /// Dictionary rows per generated sample (SPEC §4; paper 100, `fmnist` 30).
     pub ns: usize,
+    /// Lower `ns` to the smallest class dictionary (with a note) instead of stopping with an error
+    /// (SPEC §4: "N_s = 100, capped by the smallest dictionary"; on for `paper`, whose 100 rows a
+    /// rare DeepFashion category does not have).
+    #[serde(default)]
+    pub cap_ns: bool,
     /// Weight λ of the adversarial term of Eq. 4 (paper: 1000).
     pub lambda: f64,
     /// D is updated on every `d_every`-th iteration (SPEC §4: 5).
@@ -179,6 +184,7 @@ impl Config {
                 batch: 256,
                 lr: LrSchedule::constant(1e-4),
                 ns: 30,
+                cap_ns: false,
                 lambda: 1000.0,
                 d_every: 5,
                 // Cross-entropy measured best of the four Q losses on Fashion-MNIST-LT
@@ -213,6 +219,7 @@ impl Config {
         };
         c.phase2.lr = sched;
         c.phase2.ns = 100;
+        c.phase2.cap_ns = true;
         c.phase2.q_loss = QLoss::Mse;
         c
     }

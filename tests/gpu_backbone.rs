@@ -22,6 +22,9 @@ fn cudnn_backbone() {
 mod backbone_support;
 #[cfg(feature = "cudnn")]
 mod common;
+#[cfg(feature = "cudnn")]
+#[path = "fixture/deepfashion.rs"]
+mod fixture;
 
 #[cfg(feature = "cudnn")]
 mod gpu {
@@ -183,5 +186,77 @@ mod gpu {
         let empty = g.run(&[], 0, [3, 20, 20]).unwrap();
         assert_eq!((empty.n, empty.c, empty.h, empty.w), (0, 6, 1, 1));
         assert!(empty.data.is_empty());
+    }
+
+    /// The check: the GPU path against tract (the CPU path) on the same model and inputs —
+    /// the repo's own VGG-shaped model at 224×224, cut at its last ReLU as `extract` cuts it.
+    #[test]
+    fn tiny_vgg_matches_tract() {
+        use convexgan::backbone::onnx_writer::{write_vgg, VggSpec};
+        use convexgan::backbone::tract_cpu::TractModel;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vgg.onnx");
+        write_vgg(&path, &VggSpec::tiny(7)).unwrap();
+        let model = graph::read_model(&path).unwrap();
+        let out = graph::default_output(&model, &path).unwrap();
+        let chain = graph::chain_to(&model, &out, &path).unwrap();
+        let Some(mut g) = open(&chain) else { return };
+        let mut r = rng(5);
+        let n = 3;
+        let x: Vec<f32> = (0..n * 3 * 224 * 224)
+            .map(|_| rand::Rng::gen_range(&mut r, -2.0f32..2.0))
+            .collect();
+        let gpu = g.run(&x, n, [3, 224, 224]).unwrap();
+        let cpu = TractModel::load(&path, Some(&out))
+            .unwrap()
+            .run_images(&x, n, [3, 224, 224])
+            .unwrap();
+        check("tiny VGG, cuDNN vs tract", &gpu, &cpu);
+    }
+
+    /// `extract --device cuda` writes the features `--device cpu` writes, to the tolerance.
+    #[test]
+    fn extract_on_the_gpu_matches_the_cpu() {
+        use super::fixture::{write_fixture, FixtureSpec};
+        use convexgan::backbone::onnx_writer::{write_vgg, VggSpec};
+        use convexgan::extract::{extract, ExtractDevice, ExtractOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("deepfashion");
+        write_fixture(&root, &FixtureSpec::new(vec![5, 4], 2));
+        let vgg = dir.path().join("vgg.onnx");
+        write_vgg(&vgg, &VggSpec::tiny(0)).unwrap();
+        let opts = |device, name: &str| ExtractOptions {
+            data: root.clone(),
+            texture_backbone: vgg.clone(),
+            texture_output: None,
+            shape_backbone: None,
+            shape_output: None,
+            features: dir.path().join(name),
+            pool: 2,
+            batch: 4,
+            limit: None,
+            device,
+            progress: false,
+        };
+        let gpu = match extract(&opts(ExtractDevice::Cuda, "gpu.safetensors")) {
+            Ok(set) => set,
+            Err(e @ Error::Cuda(_)) => {
+                if std::env::var_os("CONVEXGAN_REQUIRE_GPU").is_some() {
+                    panic!("CONVEXGAN_REQUIRE_GPU is set but extract on cuda failed: {e}");
+                }
+                eprintln!("skipped: {e}");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let cpu = extract(&opts(ExtractDevice::Cpu, "cpu.safetensors")).unwrap();
+        assert_eq!(gpu.labels, cpu.labels);
+        assert_eq!(gpu.landmarks, cpu.landmarks);
+        assert_close(
+            "extract features, cuda vs cpu",
+            &to_f64(&gpu.x),
+            &to_f64(&cpu.x),
+            TOL,
+        );
     }
 }

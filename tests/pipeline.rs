@@ -248,3 +248,27 @@ fn command_line_run_end_to_end_on_a_subset() {
         "{report}"
     );
 }
+
+/// `N_s` above the smallest dictionary is an error naming `--ns`, unless the configuration caps it
+/// (SPEC §4, the `paper` preset), in which case Phase 2 runs with the smallest dictionary's rows.
+#[test]
+fn ns_above_the_smallest_dictionary_errors_or_is_capped() {
+    let be = CpuF32::new();
+    let (train, _) = synthetic_problem(&[60, 20, 7], 10, 3);
+    let mut cfg = Config::tiny();
+    cfg.phase1.epochs = 1;
+    cfg.phase2.epochs = 1;
+    cfg.phase2.ns = 50;
+    let (mut heads, _) = run_phase1(&be, &cfg, &train, false).unwrap();
+    let feats = build_features(&be, &cfg, &mut heads, &train).unwrap();
+    let method = Method::ConvexGan(QLoss::Ce);
+    let err = run_method(&be, &cfg, &heads, &train, &feats, method, false)
+        .err()
+        .expect("N_s = 50 with a 7-row dictionary")
+        .to_string();
+    assert!(err.contains("--ns") && err.contains("7 rows"), "{err}");
+    cfg.phase2.cap_ns = true;
+    let (_, logs) = run_method(&be, &cfg, &heads, &train, &feats, method, false).unwrap();
+    assert_eq!(logs.len(), 1);
+    assert!(Config::paper().phase2.cap_ns && !Config::fmnist().phase2.cap_ns);
+}

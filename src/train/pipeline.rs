@@ -452,6 +452,21 @@ pub fn run_convex_gan_with<B: Backend>(
     show_progress: bool,
     plan: Option<&super::checkpoint::Plan>,
 ) -> Result<(Game<B>, Vec<EpochLog>)> {
+    let capped;
+    let p2 = if p2.cap_ns && p2.ns > dict.min_rows() {
+        eprintln!(
+            "note: N_s = {} capped to {}, the smallest class dictionary",
+            p2.ns,
+            dict.min_rows()
+        );
+        capped = crate::config::Phase2Config {
+            ns: dict.min_rows(),
+            ..p2.clone()
+        };
+        &capped
+    } else {
+        p2
+    };
     let dev = dict.upload(be)?;
     let ctx = Phase2Context::new(be, dict, &dev, p2)?;
     let mut init = stage_rng(cfg.seed, STREAM_INIT + 100);
