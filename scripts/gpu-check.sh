@@ -18,6 +18,13 @@ logs=${OUT:-/tmp}/gpu-check
 mkdir -p "$logs"
 
 [ -f "$bundle/manifest.txt" ] || { echo "gpu-check: $bundle/manifest.txt missing; run scripts/gpu-prepare.sh first" >&2; exit 2; }
+# The binaries travel compressed (gpu-prepare.sh); unpack them beside the logs.
+bins=$bundle
+if [ -f "$bundle/bin.tar.gz" ]; then
+  bins=$logs/bundle
+  mkdir -p "$bins"
+  tar -xzf "$bundle/bin.tar.gz" -C "$bins" || { echo "gpu-check: cannot unpack $bundle/bin.tar.gz" >&2; exit 2; }
+fi
 
 # Directories where the three libraries may live: CUDA toolkits, the distribution's library
 # directories, and NVIDIA's pip wheels of every Python found.
@@ -92,7 +99,7 @@ while IFS=$'\t' read -r name path args; do
   t0=$(date +%s)
   # The third manifest column holds a benchmark's arguments; test binaries get --nocapture.
   # shellcheck disable=SC2086
-  timeout --kill-after=5 "$left" "$bundle/$path" ${args:---nocapture} >"$log" 2>&1
+  timeout --kill-after=5 "$left" "$bins/$path" ${args:---nocapture} >"$log" 2>&1
   rc=$?
   secs=$(( $(date +%s) - t0 ))
   res=$(grep -E '^test result:' "$log" | tail -1)

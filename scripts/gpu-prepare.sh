@@ -34,7 +34,7 @@ for line in sys.stdin:
 while read -r name exe; do
   cp "$exe" "$out/bin/$name"
   # Line tables are not needed there, and the carried tree is size-limited.
-  strip --strip-debug "$out/bin/$name" 2>/dev/null || true
+  strip --strip-all "$out/bin/$name" 2>/dev/null || true
   printf '%s\tbin/%s\n' "$name" "$name" >> "$out/manifest.txt"
 done < "$out/found.txt"
 rm "$out/found.txt"
@@ -78,7 +78,7 @@ for line in sys.stdin:
       ops) args="$crit ops/cuda" ;;
     esac
     cp "$exe" "$out/bin/$name"
-    strip --strip-debug "$out/bin/$name" 2>/dev/null || true
+    strip --strip-all "$out/bin/$name" 2>/dev/null || true
     printf '%s\tbin/%s\t%s\n' "$name" "$name" "$args" >> "$out/manifest.txt"
   done
   rm "$out/found.txt"
@@ -103,6 +103,10 @@ else
   echo "gpu-prepare: no NVRTC here; the device must compile the kernels itself" >&2
 fi
 
+# Every binary links tract, so together they pass the 64 MiB a device call may carry; they travel
+# compressed and gpu-check.sh unpacks them.
+tar -cf - -C "$out" bin | gzip -9 > "$out/bin.tar.gz"
+rm -rf "$out/bin"
 echo "gpu-bundle/manifest.txt:"
 cat "$out/manifest.txt"
 du -sh "$out"

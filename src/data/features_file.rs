@@ -193,12 +193,19 @@ impl FeatureSet {
     }
 
     /// The images of one partition as a [`Dataset`] (with landmarks when the file has them).
+    /// Copies only that partition's rows: the full matrix of a DeepFashion extract is gigabytes.
     pub fn dataset(&self, which: Split) -> Result<Dataset> {
         let idx: Vec<usize> = (0..self.n()).filter(|&i| self.split[i] == which).collect();
         let dim = self.dim();
-        let mut ds = Dataset::new(self.x.clone(), self.labels.clone(), dim, self.classes)?;
-        ds.landmarks = self.landmarks.clone();
-        ds.select(&idx)
+        let mut x = Vec::with_capacity(idx.len() * dim);
+        for &i in &idx {
+            x.extend_from_slice(&self.x[i * dim..(i + 1) * dim]);
+        }
+        let y = idx.iter().map(|&i| self.labels[i]).collect();
+        let mut ds = Dataset::new(x, y, dim, self.classes)?;
+        ds.landmarks = self.landmarks.as_ref().map(|l| l.select(&idx));
+        ds.validate()?;
+        Ok(ds)
     }
 
     /// A short description of where the vectors came from, for dictionaries and reports.
