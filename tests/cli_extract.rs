@@ -90,6 +90,61 @@ fn extract_then_run_on_the_features() {
     assert_ok(&out, "run --features");
     let report = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(report.contains("features"), "{report}");
+    // Two backbones (the paper's two streams): every stage reads the split of x back from the
+    // Phase 1 file, and `compare` runs every method on the features.
+    let shape = s.root.parent().unwrap().join("shape.onnx");
+    assert_ok(
+        &bin()
+            .args(["make-backbone", "--seed", "1", "--path"])
+            .arg(&shape)
+            .output()
+            .unwrap(),
+        "make-backbone",
+    );
+    let two = s.root.parent().unwrap().join("two.safetensors");
+    let out = bin()
+        .arg("extract")
+        .arg("--data")
+        .arg(&s.root)
+        .arg("--texture-backbone")
+        .arg(&s.vgg)
+        .arg("--shape-backbone")
+        .arg(&shape)
+        .arg("--features")
+        .arg(&two)
+        .args(["--pool", "1", "--quiet"])
+        .output()
+        .unwrap();
+    assert_ok(&out, "extract with two backbones");
+    let set = FeatureSet::load(&two).unwrap();
+    assert_eq!((set.d_in_t, set.d_in_s), (32, Some(32)));
+    let run_two = s.root.parent().unwrap().join("run-two");
+    let tiny = [
+        "--preset",
+        "tiny",
+        "--features",
+        two.to_str().unwrap(),
+        "--phase1-epochs",
+        "2",
+        "--epochs",
+        "1",
+        "--ns",
+        "2",
+    ];
+    assert_ok(
+        &convexgan(&[&["run"], &tiny[..]].concat(), &run_two),
+        "run, two backbones",
+    );
+    let out = convexgan(
+        &[&["compare", "--seeds", "0"], &tiny[..]].concat(),
+        &run_two,
+    );
+    assert_ok(&out, "compare, two backbones");
+    let table = std::fs::read_to_string(run_two.join("compare.md")).unwrap();
+    assert!(
+        table.contains("Convex-GAN") && table.contains("features"),
+        "{table}"
+    );
     // --features and Fashion-MNIST's own flags do not mix.
     let out = convexgan(&["run", "--features", "x", "--imbalance", "10"], &run_dir);
     clean_failure(&out, &["--imbalance"]).unwrap();
