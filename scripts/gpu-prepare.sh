@@ -17,23 +17,27 @@ mkdir -p "$out/bin" "$out/ptx"
 
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
-# The JSON messages name each test executable; python3 parses them (jq may be missing).
-cargo test --release --features cudnn --no-run --message-format=json "${args[@]}" \
-  | python3 -c '
+# Cargo's JSON messages on stdin → "name path" of each executable of target kind $1 (test or
+# bench); python3 parses them (jq may be missing).
+executables() {
+  python3 -c '
 import json, sys
 for line in sys.stdin:
     try:
         m = json.loads(line)
     except ValueError:
         continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == [sys.argv[1]]:
         print(m["target"]["name"], m["executable"])
-' > "$out/found.txt"
+' "$1"
+}
+cargo test --release --features cudnn --no-run --message-format=json "${args[@]}" \
+  | executables test > "$out/found.txt"
 
 : > "$out/manifest.txt"
 while read -r name exe; do
   cp "$exe" "$out/bin/$name"
-  # Line tables are not needed there, and the carried tree is size-limited.
+  # Symbols and line tables are not needed there, and the carried tree is size-limited.
   strip --strip-all "$out/bin/$name" 2>/dev/null || true
   printf '%s\tbin/%s\n' "$name" "$name" >> "$out/manifest.txt"
 done < "$out/found.txt"
@@ -42,28 +46,10 @@ rm "$out/found.txt"
 # the arguments gpu-check.sh passes (a third, tab-separated column).
 if [ "${GPU_BENCH:-1}" != 0 ]; then
   cargo test --release --features cudnn --no-run --message-format=json --test torch_peer \
-    | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
-        print(m["target"]["name"], m["executable"])
-' > "$out/found.txt"
+    | executables test > "$out/found.txt"
   cargo bench --features cudnn --no-run --message-format=json \
       --bench gpu --bench peer --bench iteration --bench ops \
-    | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["bench"]:
-        print(m["target"]["name"], m["executable"])
-' >> "$out/found.txt"
+    | executables bench >> "$out/found.txt"
   # Criterion: short warm-up and measurement, CUDA groups only (the CPU figures come from the
   # 2-core development machine, see BENCHMARKS.md).
   crit="--bench --warm-up-time 0.3 --measurement-time 0.7 --sample-size 10"
