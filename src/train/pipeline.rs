@@ -55,16 +55,21 @@ pub struct Data {
 }
 
 pub fn load_data(cfg: &Config) -> Result<Data> {
-    match &cfg.data.features {
-        Some(path) => load_features_data(cfg, path),
-        None => load_fmnist_data(cfg),
+    let mut data = match &cfg.data.features {
+        Some(path) => load_features_data(path)?,
+        None => load_fmnist_data(cfg)?,
+    };
+    if let Some(limit) = cfg.data.test_limit {
+        let idx: Vec<usize> = (0..data.test.n.min(limit)).collect();
+        data.test = data.test.select(&idx)?;
     }
+    Ok(data)
 }
 
 /// A features file's partition as it is. Classes without a training image cannot have a dictionary
 /// (DeepFashion lists 50 categories, and some have no images), so labels are renumbered over the
 /// classes that have training images, and val/test images of the others are left out, with a note.
-fn load_features_data(cfg: &Config, path: &std::path::Path) -> Result<Data> {
+fn load_features_data(path: &std::path::Path) -> Result<Data> {
     let set = FeatureSet::load(path)?;
     let mut train = set.dataset(Split::Train)?;
     let mut val = set.dataset(Split::Val)?;
@@ -118,10 +123,6 @@ fn load_features_data(cfg: &Config, path: &std::path::Path) -> Result<Data> {
     train = relabel(&train, "training")?;
     val = relabel(&val, "validation")?;
     test = relabel(&test, "test")?;
-    if let Some(limit) = cfg.data.test_limit {
-        let idx: Vec<usize> = (0..test.n.min(limit)).collect();
-        test = test.select(&idx)?;
-    }
     let counts = train.class_counts();
     Ok(Data {
         split: LtSplit { train, val, counts },
@@ -138,7 +139,7 @@ fn load_features_data(cfg: &Config, path: &std::path::Path) -> Result<Data> {
 }
 
 fn load_fmnist_data(cfg: &Config) -> Result<Data> {
-    let (full, mut test) = load_fashion_mnist(&cfg.data.dir)?;
+    let (full, test) = load_fashion_mnist(&cfg.data.dir)?;
     // Every class needs training images for its dictionary and test images for its recall; the
     // loader itself accepts any labels below the class count, so the pipeline checks this here,
     // naming the labels file.
@@ -174,10 +175,6 @@ fn load_fmnist_data(cfg: &Config) -> Result<Data> {
             seed: cfg.seed,
         },
     )?;
-    if let Some(limit) = cfg.data.test_limit {
-        let idx: Vec<usize> = (0..test.n.min(limit)).collect();
-        test = test.select(&idx)?;
-    }
     Ok(Data {
         split,
         test,
