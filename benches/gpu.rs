@@ -11,6 +11,12 @@
 //!    Inside the graph Adam's step count, hence its bias correction, is the one captured: replays
 //!    repeat it (the time is the same; the arithmetic of later steps is not training's).
 //!
+//! A capture or replay that fails (an error, or a panic inside cudarc) is reported in its row as
+//! `capture failed: <message>` and the bench goes on. The last line, `headline: ...`, sums the
+//! figures up for scripts/gpu-check.sh. Without a device the bench prints `skipped: ...` and
+//! exits 0, unless `CONVEXGAN_REQUIRE_GPU` is set: then it exits 1, as it does when a section
+//! fails for another reason.
+//!
 //! `cargo bench --features cuda --bench gpu`; `CONVEXGAN_BENCH_SIZES` as for the other benches.
 
 mod support;
@@ -66,7 +72,8 @@ mod gpu {
         (distinct.len() * 2 * d * 4 + b * ns * 4 + 2 * b * 2 * ns * 4 + b * 2 * d * 4) as f64
     }
 
-    pub fn convex_floor(be: &CudaBackend, size: &Size, bw: f64) -> Result<String> {
+    /// The table row, and the short figure for the headline.
+    pub fn convex_floor(be: &CudaBackend, size: &Size, bw: f64) -> Result<(String, String)> {
         let fx = Phase2Fixture::new(be, size)?;
         let ctx = fx.ctx(be, size)?;
         let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -89,7 +96,12 @@ mod gpu {
         let bytes = floor_bytes(size, &draw.rows_g);
         let gathered = (b * ns * 2 * d * 4) as f64;
         let floor_t = bytes / bw;
-        Ok(format!(
+        let short = format!(
+            "convex fwd {:.0}% bwd {:.0}% of floor",
+            100.0 * floor_t / fwd,
+            100.0 * floor_t / bwd
+        );
+        let row = format!(
             "| {} | {:.1} MB ({:.1} MB gathered) | {:.1} µs | fwd {:.1} µs = {:.0}% · bwd {:.1} µs = {:.0}% | fwd {:.0} GB/s · bwd {:.0} GB/s |",
             size.name,
             bytes / 1e6,
@@ -101,7 +113,8 @@ mod gpu {
             100.0 * floor_t / bwd,
             bytes / fwd / 1e9,
             bytes / bwd / 1e9,
-        ))
+        );
+        Ok((row, short))
     }
 
     fn max_abs_diff(be: &CudaBackend, a: &Game<CudaBackend>, b: &Game<CudaBackend>) -> Result<f64> {
@@ -144,7 +157,28 @@ mod gpu {
         Ok(game)
     }
 
-    pub fn graphs(be: &CudaBackend, size: &Size) -> Result<String> {
+    /// The message of a caught panic.
+    fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into())
+    }
+
+    /// Runs `f`, turning a panic into an error with the panic's message: cudarc unwraps in some
+    /// paths that capture can make fail (clones, frees), and a failed capture must not end the
+    /// bench.
+    fn guarded<T>(f: impl FnOnce() -> Result<T>) -> std::result::Result<T, String> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(p) => Err(format!("panic: {}", panic_text(p))),
+        }
+    }
+
+    /// The table row, and the short figure for the headline. A capture or replay that fails
+    /// (error or panic) gives a row saying `capture failed: <message>`, not an error.
+    pub fn graphs(be: &CudaBackend, size: &Size) -> Result<(String, String)> {
         const CYCLE: usize = 5;
         let fx = Phase2Fixture::new(be, size)?;
         let ctx = fx.ctx(be, size)?;
@@ -161,99 +195,166 @@ mod gpu {
             probe::step(be, &mut game, &ctx, &inputs, lr, &mut probe::ignore).map(drop)
         })?;
         drop(game);
+        let head = format!(
+            "| {} | {:.2} | {:.2} |",
+            size.name,
+            1.0 / game_step,
+            1.0 / plain
+        );
+        let failed = |stage: &str, e: String| {
+            let e = e.replace('|', "/").replace('\n', " ");
+            (
+                format!("{head} capture failed: {stage}{e} | — | — |"),
+                format!("capture failed: {stage}{e}"),
+            )
+        };
 
         let mut captured = fresh_game(be, size, &fx)?;
-        let mut check = captured.clone();
-        let capture = be.capture(|be| {
-            let mut kept = Vec::with_capacity(CYCLE);
-            for _ in 0..CYCLE {
-                kept.push(probe::step(
-                    be,
-                    &mut captured,
-                    &ctx,
-                    &inputs,
-                    lr,
-                    &mut probe::ignore,
-                )?);
-            }
-            Ok(kept)
+        let mut check = match guarded(|| Ok(captured.clone())) {
+            Ok(c) => c,
+            Err(e) => return Ok(failed("cloning the game: ", e)),
+        };
+        let capture = guarded(|| {
+            be.capture(|be| {
+                let mut kept = Vec::with_capacity(CYCLE);
+                for _ in 0..CYCLE {
+                    kept.push(probe::step(
+                        be,
+                        &mut captured,
+                        &ctx,
+                        &inputs,
+                        lr,
+                        &mut probe::ignore,
+                    )?);
+                }
+                Ok(kept)
+            })
         });
+        // What a failed capture or replay leaves (buffers allocated inside the capture) may not
+        // free cleanly either: it is dropped under the same guard.
+        let release = |games: Vec<Game<CudaBackend>>| {
+            if let Err(e) = guarded(move || {
+                drop(games);
+                Ok(())
+            }) {
+                eprintln!("gpu/{}: freeing after the capture: {e}", size.name);
+            }
+        };
         let (graph, kept) = match capture {
             Ok(g) => g,
             Err(e) => {
-                return Ok(format!(
-                    "| {} | {:.2} | {:.2} | capture failed: {e} | — | — |",
-                    size.name,
-                    1.0 / game_step,
-                    1.0 / plain
-                ))
+                release(vec![captured, check]);
+                return Ok(failed("", e));
             }
         };
-        // One replay against five plain iterations from the same state.
-        graph.replay()?;
-        for _ in 0..CYCLE {
-            probe::step(be, &mut check, &ctx, &inputs, lr, &mut probe::ignore)?;
-        }
-        be.synchronize()?;
-        let diff = max_abs_diff(be, &captured, &check)?;
-        let replay = per_call(be, reps / CYCLE, || graph.replay())? / CYCLE as f64;
-        be.synchronize()?;
-        // Graph memory that outlived the capture is freed once, after the last replay.
-        drop(kept);
-        drop(captured);
-        be.synchronize()?;
-        drop(graph);
-        Ok(format!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2}× | {diff:.1e} |",
-            size.name,
-            1.0 / game_step,
-            1.0 / plain,
-            1.0 / replay,
-            plain / replay
+        // One replay against five plain iterations from the same state, then the timed replays;
+        // a failure here is reported the same way.
+        let replayed = guarded(|| {
+            graph.replay()?;
+            for _ in 0..CYCLE {
+                probe::step(be, &mut check, &ctx, &inputs, lr, &mut probe::ignore)?;
+            }
+            be.synchronize()?;
+            let diff = max_abs_diff(be, &captured, &check)?;
+            let replay = per_call(be, reps / CYCLE, || graph.replay())? / CYCLE as f64;
+            be.synchronize()?;
+            // Graph memory that outlived the capture is freed once, after the last replay.
+            drop(kept);
+            drop(captured);
+            be.synchronize()?;
+            drop(graph);
+            Ok((diff, replay))
+        });
+        release(vec![check]);
+        let (diff, replay) = match replayed {
+            Ok(r) => r,
+            Err(e) => return Ok(failed("replay: ", e)),
+        };
+        Ok((
+            format!(
+                "{head} {:.2} | {:.2}× | {diff:.1e} |",
+                1.0 / replay,
+                plain / replay
+            ),
+            format!("replay {:.2}× plain", plain / replay),
         ))
     }
 }
 
+/// Exits 1 when `CONVEXGAN_REQUIRE_GPU` is set (scripts/gpu-check.sh sets it where a GPU is):
+/// there, no device is a failure; elsewhere it is a skip.
+fn no_device(why: &str) {
+    if support::require_gpu() {
+        eprintln!("failed: gpu: {why} (CONVEXGAN_REQUIRE_GPU is set)");
+        std::process::exit(1);
+    }
+    eprintln!("skipped: gpu: {why}");
+}
+
 fn main() {
     #[cfg(not(feature = "cuda"))]
-    eprintln!("skipped: gpu: built without --features cuda");
+    no_device("built without --features cuda");
     #[cfg(feature = "cuda")]
     {
         use convexgan::backend::Backend;
         use support::sizes::Size;
         let be = match convexgan::backend::cuda::CudaBackend::new_capturable(0) {
             Ok(be) => be,
-            Err(e) => {
-                eprintln!("skipped: gpu: no CUDA device ({e})");
-                return;
-            }
+            Err(e) => return no_device(&format!("no CUDA device ({e})")),
         };
         println!("device: {}", be.name());
         let bw = match gpu::bandwidth(&be) {
             Ok(bw) => bw,
             Err(e) => {
-                eprintln!("gpu: bandwidth measurement failed: {e}");
-                return;
+                eprintln!("failed: gpu: bandwidth measurement failed: {e}");
+                std::process::exit(1);
             }
         };
         println!("device-to-device copy bandwidth: {:.0} GB/s\n", bw / 1e9);
         println!("| size | floor bytes | floor time | kernel time, floor ÷ kernel | achieved |");
         println!("|---|---|---|---|---|");
         let sizes = Size::from_env();
-        for size in &sizes {
+        // Per size, the short figures of both sections (the last line, for gpu-check.sh's summary).
+        let mut short: Vec<Vec<String>> = vec![Vec::new(); sizes.len()];
+        let mut failures = 0;
+        for (size, short) in sizes.iter().zip(&mut short) {
             match gpu::convex_floor(&be, size, bw) {
-                Ok(row) => println!("{row}"),
-                Err(e) => println!("| {} | failed: {e} | | | |", size.name),
+                Ok((row, s)) => {
+                    println!("{row}");
+                    short.push(s);
+                }
+                Err(e) => {
+                    failures += 1;
+                    println!("| {} | failed: {e} | | | |", size.name);
+                    short.push("convex failed".into());
+                }
             }
         }
         println!("\nPhase 2 iterations per second: op by op against a CUDA graph replay\n");
         println!("| size | Game::step | probe::step (fixed inputs) | graph replay | replay ÷ plain | max abs weight diff, replay vs plain |");
         println!("|---|---|---|---|---|---|");
-        for size in &sizes {
+        for (size, short) in sizes.iter().zip(&mut short) {
             match gpu::graphs(&be, size) {
-                Ok(row) => println!("{row}"),
-                Err(e) => println!("| {} | failed: {e} | | | | |", size.name),
+                Ok((row, s)) => {
+                    println!("{row}");
+                    short.push(s);
+                }
+                Err(e) => {
+                    failures += 1;
+                    println!("| {} | failed: {e} | | | | |", size.name);
+                    short.push("graphs failed".into());
+                }
             }
+        }
+        let figures: Vec<String> = sizes
+            .iter()
+            .zip(&short)
+            .map(|(size, s)| format!("{}: {}", size.name, s.join(", ")))
+            .collect();
+        println!("\nheadline: {:.0} GB/s; {}", bw / 1e9, figures.join("; "));
+        if failures > 0 {
+            eprintln!("failed: gpu: {failures} section(s) failed (rows above)");
+            std::process::exit(1);
         }
     }
 }

@@ -10,7 +10,11 @@
 //!
 //! Environment: `CONVEXGAN_BENCH_SIZES` (fmnist,paper), `CONVEXGAN_PEER_SECONDS` (measured seconds
 //! per side and mode, default 3), `CONVEXGAN_PEER_MODES` (eager,compile),
-//! `CONVEXGAN_BENCH_BACKENDS` (cpu,cuda), `CONVEXGAN_PYTHON` (python3).
+//! `CONVEXGAN_BENCH_BACKENDS` (cpu,cuda), `CONVEXGAN_PYTHON` (python3),
+//! `CONVEXGAN_PYTHON_LD_LIBRARY_PATH` (the `LD_LIBRARY_PATH` Python runs with; see `run_peer`),
+//! `CONVEXGAN_REQUIRE_GPU` (set: a CUDA backend that does not open exits 1 instead of skipping).
+//! Rows print as they are measured; the last line, `headline: ...`, sums them up for
+//! scripts/gpu-check.sh.
 //! `cargo bench --bench peer` (add `--features cuda` on a GPU machine).
 
 mod support;
@@ -63,6 +67,19 @@ fn run_peer(size: &Size, device: &str, threads: usize, seconds: f64) -> Peer {
         .args(["--bench", "--size", size.name, "--device", device])
         .args(["--seconds", &seconds.to_string()])
         .args(["--modes", &env_or("CONVEXGAN_PEER_MODES", "eager,compile")]);
+    // scripts/gpu-check.sh puts the CUDA toolkit's and the wheels' library directories on
+    // LD_LIBRARY_PATH for our binaries; inherited, they would put the toolkit's cuBLAS (and the
+    // rest) ahead of the libraries torch's wheels bring, which torch finds through its own run
+    // paths, and a mismatched cuBLAS can fail or slow the peer. So the script passes the
+    // variable as it was before it changed it in CONVEXGAN_PYTHON_LD_LIBRARY_PATH, and Python
+    // runs with that (empty: without the variable). Not set: the environment is inherited.
+    if let Some(ld) = std::env::var_os("CONVEXGAN_PYTHON_LD_LIBRARY_PATH") {
+        if ld.is_empty() {
+            cmd.env_remove("LD_LIBRARY_PATH");
+        } else {
+            cmd.env("LD_LIBRARY_PATH", ld);
+        }
+    }
     if device == "cpu" {
         cmd.args(["--threads", &threads.to_string()]);
         // OpenMP's default spin-waiting collapses when the cores are not idle (on the shared
@@ -139,6 +156,7 @@ fn its(v: Option<f64>) -> String {
     v.map_or("—".into(), |v| format!("{v:.2}"))
 }
 
+/// The table row and the short figure for the headline, or why ours could not run.
 fn compare<B: Backend>(
     be: &B,
     tag: &str,
@@ -146,14 +164,8 @@ fn compare<B: Backend>(
     size: &Size,
     threads: usize,
     seconds: f64,
-) -> Option<String> {
-    let before = match time_ours(be, size, seconds) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("skipped: peer/{tag}/{}: {e}", size.name);
-            return None;
-        }
-    };
+) -> std::result::Result<(String, String), String> {
+    let before = time_ours(be, size, seconds).map_err(|e| e.to_string())?;
     let peer = run_peer(size, device, threads, seconds);
     let after = time_ours(be, size, seconds).unwrap_or(before);
     let ours = (before.0 + after.0) / 2.0;
@@ -162,7 +174,7 @@ fn compare<B: Backend>(
         "peer/{tag}/{}: ours {:.2} then {:.2} it/s ({} + {} iterations, spread {spread:.0}%); {}",
         size.name, before.0, after.0, before.1, after.1, peer.note
     );
-    Some(format!(
+    let row = format!(
         "| {} | {tag} | {ours:.2} | {} | {} | {} | {} | {} |",
         size.name,
         its(peer.eager),
@@ -170,7 +182,14 @@ fn compare<B: Backend>(
         ratio(ours, peer.eager),
         ratio(ours, peer.compile),
         peer.note
-    ))
+    );
+    let short = format!(
+        "{} {tag} {ours:.1} it/s, {} eager, {} compile",
+        size.name,
+        ratio(ours, peer.eager),
+        ratio(ours, peer.compile)
+    );
+    Ok((row, short))
 }
 
 fn main() {
@@ -182,26 +201,45 @@ fn main() {
         std::env::set_var("MATMUL_NUM_THREADS", threads.to_string());
     }
     let seconds: f64 = env_or("CONVEXGAN_PEER_SECONDS", "3").parse().unwrap_or(3.0);
-    let mut rows = Vec::new();
+    // Each row is printed when it is measured, so a run stopped by a time limit keeps the rows
+    // it finished (gpu-check.sh caps every step).
+    println!("Phase 2 iterations per second (CPU: {threads} threads each side)\n");
+    println!("| size | backend | ours it/s | torch eager it/s | torch.compile it/s | ours ÷ eager | ours ÷ compile | peer |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut short = Vec::new();
+    let mut emit = |r: (String, String)| {
+        println!("{}", r.0);
+        short.push(r.1);
+    };
+    #[cfg(feature = "cuda")]
+    let mut cuda_be: Option<std::result::Result<_, String>> = None;
     for size in Size::from_env() {
         if support::want_backend("cpu") {
             let cpu = convexgan::Cpu::<f32>::new();
-            rows.extend(compare(&cpu, "cpu-f32", "cpu", &size, threads, seconds));
+            match compare(&cpu, "cpu-f32", "cpu", &size, threads, seconds) {
+                Ok(r) => emit(r),
+                Err(e) => eprintln!("skipped: peer/cpu-f32/{}: {e}", size.name),
+            }
         }
         #[cfg(feature = "cuda")]
         if support::want_backend("cuda") {
-            match support::cuda() {
-                Ok(be) => rows.extend(compare(&be, "cuda", "cuda", &size, threads, seconds)),
-                Err(e) => eprintln!("skipped: peer/cuda: {e}"),
+            // Opened once, for every size; the skip (or failure) is reported once.
+            let opened = cuda_be.is_some();
+            match cuda_be.get_or_insert_with(support::cuda) {
+                Ok(be) => match compare(be, "cuda", "cuda", &size, threads, seconds) {
+                    Ok(r) => emit(r),
+                    Err(e) => support::cuda_unavailable(&format!("peer/cuda/{}", size.name), &e),
+                },
+                Err(e) if !opened => support::cuda_unavailable("peer/cuda", e),
+                Err(_) => {}
             }
         }
     }
     #[cfg(not(feature = "cuda"))]
-    eprintln!("skipped: peer/cuda: built without --features cuda");
-    println!("Phase 2 iterations per second (CPU: {threads} threads each side)\n");
-    println!("| size | backend | ours it/s | torch eager it/s | torch.compile it/s | ours ÷ eager | ours ÷ compile | peer |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for r in rows {
-        println!("{r}");
+    if support::want_backend("cuda") {
+        support::cuda_unavailable("peer/cuda", "built without --features cuda");
+    }
+    if !short.is_empty() {
+        println!("\nheadline: {}", short.join("; "));
     }
 }

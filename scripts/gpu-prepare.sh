@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# Builds the CUDA test binaries here (release, `--features cudnn`, which includes `cuda`) and puts them, stripped, in
-# gpu-bundle/ with a manifest and a PTX cache of every kernel family, for scripts/gpu-check.sh on a
-# lent GPU machine, which has no Rust (and maybe no NVRTC: the cached PTX then suffices).
-# Usage: bash scripts/gpu-prepare.sh [test-name ...]   (default: gpu_equivalence gpu_phase2 gpu_backbone kernels_compile)
-# Also builds the benchmarks of issue 5 (benches/gpu.rs, peer.rs, iteration.rs, ops.rs; GPU_BENCH=0
-# leaves them out) and the gradient oracle test tests/torch_peer.rs, with the arguments
-# gpu-check.sh runs them with in the manifest's third column (short criterion times, CUDA groups
-# only, so that the whole check stays under its 8 minutes).
+# Builds here (release, `--features cudnn`, which includes `cuda`) everything scripts/gpu-check.sh
+# runs on a lent GPU machine, which has no Rust (and maybe no NVRTC: the cached PTX then
+# suffices), and puts it in gpu-bundle/ (git-ignored):
+#   bin.tar.gz    the stripped binaries, gzip -9 (every one links tract; the carried tree is
+#                 limited to 64 MiB): convexgan (`gpu-info` for the diagnostics, later `run
+#                 --device cuda`), the tests gpu_equivalence, gpu_phase2, gpu_backbone and the
+#                 benches gpu, iteration, ops, peer
+#   manifest.txt  the steps gpu-check.sh runs, in that order, one a line, tab-separated:
+#                 name, kind (info | test | bench | criterion), cap in seconds, path in the
+#                 archive, environment (VAR=value words, or -), arguments (or -). Edit it by hand to
+#                 change a cap or an argument; no rebuild needed.
+#   ptx/          every kernel family as PTX (compute_80/86/89/90) and cubin (sm_80/86/89/90), from NVRTC here
+#   onnx-node/    the ONNX node test cases gpu_backbone checks cuDNN on
+# Usage: bash scripts/gpu-prepare.sh      (GPU_BENCH=0 leaves the benches out)
+# Then the device check (BENCHMARKS.md, "The device check"): `bash scripts/gpu-check.sh` on the
+# device with carry ["gpu-bundle"]; scripts/gpu-dry-run.sh runs it here, without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(gpu_equivalence gpu_phase2 gpu_backbone kernels_compile)
 out=gpu-bundle
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/ptx"
+# kernels_compile is built to fill the PTX cache here; it does not travel.
+tests=(gpu_equivalence gpu_phase2 gpu_backbone kernels_compile)
+benches=(gpu iteration ops peer)
+[ "${GPU_BENCH:-1}" != 0 ] || benches=()
 
-args=()
-for t in "${tests[@]}"; do args+=(--test "$t"); done
-# Cargo's JSON messages on stdin → "name path" of each executable of target kind $1 (test or
-# bench); python3 parses them (jq may be missing).
+# Cargo's JSON messages on stdin → "name path" of each executable of target kind $1 (test, bench
+# or bin); python3 parses them (jq may be missing).
 executables() {
   python3 -c '
 import json, sys
@@ -31,44 +39,60 @@ for line in sys.stdin:
         print(m["target"]["name"], m["executable"])
 ' "$1"
 }
+found=$(mktemp)
+trap 'rm -f "$found"' EXIT
+args=()
+for t in "${tests[@]}"; do args+=(--test "$t"); done
 cargo test --release --features cudnn --no-run --message-format=json "${args[@]}" \
-  | executables test > "$out/found.txt"
-
-: > "$out/manifest.txt"
-while read -r name exe; do
-  cp "$exe" "$out/bin/$name"
-  # Symbols and line tables are not needed there, and the carried tree is size-limited.
-  strip --strip-all "$out/bin/$name" 2>/dev/null || true
-  printf '%s\tbin/%s\n' "$name" "$name" >> "$out/manifest.txt"
-done < "$out/found.txt"
-rm "$out/found.txt"
-# The gradient oracle (CPU, needs torch, which the GPU machine has) and the benchmarks, each with
-# the arguments gpu-check.sh passes (a third, tab-separated column).
-if [ "${GPU_BENCH:-1}" != 0 ]; then
-  cargo test --release --features cudnn --no-run --message-format=json --test torch_peer \
-    | executables test > "$out/found.txt"
-  cargo bench --features cudnn --no-run --message-format=json \
-      --bench gpu --bench peer --bench iteration --bench ops \
-    | executables bench >> "$out/found.txt"
-  # Criterion: short warm-up and measurement, CUDA groups only (the CPU figures come from the
-  # 2-core development machine, see BENCHMARKS.md).
-  crit="--bench --warm-up-time 0.3 --measurement-time 0.7 --sample-size 10"
-  # Cheapest and most wanted first, in case the time budget runs out.
-  for name in torch_peer gpu peer iteration ops; do
-    exe=$(awk -v n="$name" '$1 == n { print $2; exit }' "$out/found.txt")
-    [ -n "$exe" ] || { echo "gpu-prepare: $name was not built" >&2; continue; }
-    case $name in
-      torch_peer) args="--nocapture" ;;
-      gpu|peer) args="--bench" ;;
-      iteration) args="$crit iter/cuda" ;;
-      ops) args="$crit ops/cuda" ;;
-    esac
-    cp "$exe" "$out/bin/$name"
-    strip --strip-all "$out/bin/$name" 2>/dev/null || true
-    printf '%s\tbin/%s\t%s\n' "$name" "$name" "$args" >> "$out/manifest.txt"
-  done
-  rm "$out/found.txt"
+  | executables test > "$found"
+if [ ${#benches[@]} -gt 0 ]; then
+  args=()
+  for b in "${benches[@]}"; do args+=(--bench "$b"); done
+  cargo bench --features cudnn --no-run --message-format=json "${args[@]}" \
+    | executables bench >> "$found"
 fi
+cargo build --release --features cudnn --bin convexgan --message-format=json \
+  | executables bin >> "$found"
+
+# The steps, most wanted first, each with its cap (seconds; gpu-check.sh also keeps an overall
+# limit). Sum of the caps: 340 s, so that the whole check stays under 6 minutes and a fix and a
+# rerun fit in one 15-minute lease. Sizes run paper first (the goals are stated there).
+# Criterion: short warm-up and measurement, CUDA groups only (the CPU figures come from the
+# 2-core development machine, see BENCHMARKS.md); ops has ~35 ops × 2 sizes, hence its shorter
+# times.
+sizes=CONVEXGAN_BENCH_SIZES=paper,fmnist
+crit="--bench --noplot --nresamples 10000 --warm-up-time 0.3 --measurement-time 0.7 --sample-size 10"
+crit_ops="--bench --noplot --nresamples 10000 --warm-up-time 0.1 --measurement-time 0.25 --sample-size 10"
+steps=(
+  "diagnostics|info|25|convexgan|-|gpu-info"
+  "gpu_equivalence|test|60|gpu_equivalence|-|--nocapture"
+  "gpu_phase2|test|30|gpu_phase2|-|--nocapture"
+  "gpu|bench|50|gpu|$sizes|--bench"
+  "gpu_backbone|test|40|gpu_backbone|-|--nocapture"
+  "iteration|criterion|25|iteration|$sizes|$crit iter/cuda"
+  "ops|criterion|40|ops|$sizes|$crit_ops ops/cuda"
+  "peer|bench|70|peer|$sizes CONVEXGAN_PEER_SECONDS=2|--bench"
+)
+printf '# name\tkind\tcap_s\tpath\tenv\targs   (written by scripts/gpu-prepare.sh, read by scripts/gpu-check.sh)\n' \
+  > "$out/manifest.txt"
+missing=0
+for s in "${steps[@]}"; do
+  IFS='|' read -r name kind cap exe env sargs <<<"$s"
+  path=$(awk -v n="$exe" '$1 == n { p = $2 } END { print p }' "$found")
+  if [ -z "$path" ]; then
+    # GPU_BENCH=0: the benches were not built, and their steps are left out.
+    case $kind in bench|criterion) [ ${#benches[@]} -gt 0 ] || continue ;; esac
+    echo "gpu-prepare: $exe was not built" >&2
+    missing=1
+    continue
+  fi
+  cp "$path" "$out/bin/$exe"
+  # Symbols and line tables are not needed there, and the carried tree is size-limited.
+  strip --strip-all "$out/bin/$exe" 2>/dev/null || true
+  printf '%s\t%s\t%s\tbin/%s\t%s\t%s\n' "$name" "$kind" "$cap" "$exe" "$env" "$sargs" >> "$out/manifest.txt"
+done
+[ "$missing" = 0 ] || { echo "gpu-prepare: some binaries were not built" >&2; exit 1; }
+
 # The ONNX node test cases gpu_backbone checks cuDNN on (the GPU machine has no Debian package).
 node=/usr/share/libonnx-testdata/data/node
 if [ -d "$node" ]; then
@@ -76,23 +100,33 @@ if [ -d "$node" ]; then
   for d in "$node"/test_{basic_conv,conv_with,maxpool_2d,averagepool_2d,relu,globalaveragepool,batchnorm}*; do
     [ -d "$d" ] && cp -r "$d" "$out/onnx-node/"
   done
+else
+  echo "gpu-prepare: no $node here; gpu_backbone will skip its node cases there" >&2
 fi
-[ -s "$out/manifest.txt" ] || { echo "gpu-prepare: no test executables found" >&2; exit 1; }
 
 # PTX for the usual architectures, so the device needs no libnvrtc.
+kc=$(awk '$1 == "kernels_compile" { p = $2 } END { print p }' "$found")
 nvrtc_dir=$(bash scripts/cuda-paths.sh nvrtc)
-if [ -n "$nvrtc_dir" ]; then
+if [ -n "$nvrtc_dir" ] && [ -n "$kc" ]; then
   LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" CONVEXGAN_PTX_CACHE="$PWD/$out/ptx" \
-    "$out/bin/kernels_compile" --ignored --exact populate_ptx_cache --quiet >/dev/null \
-    || echo "gpu-prepare: PTX cache not filled (kernels_compile missing or NVRTC failed)" >&2
+    "$kc" --ignored --exact populate_ptx_cache --quiet >/dev/null \
+    || echo "gpu-prepare: PTX cache not filled (NVRTC failed)" >&2
 else
-  echo "gpu-prepare: no NVRTC here; the device must compile the kernels itself" >&2
+  echo "gpu-prepare: no NVRTC here (or kernels_compile missing); the device must compile the kernels itself" >&2
 fi
 
-# Every binary links tract, so together they pass the 64 MiB a device call may carry; they travel
-# compressed and gpu-check.sh unpacks them.
+# The binaries travel compressed (gzip: certain to be on the device; gpu-check.sh unpacks them
+# outside the carried tree).
 tar -cf - -C "$out" bin | gzip -9 > "$out/bin.tar.gz"
 rm -rf "$out/bin"
 echo "gpu-bundle/manifest.txt:"
 cat "$out/manifest.txt"
-du -sh "$out"
+ls -l "$out/bin.tar.gz"
+echo "kernel cache: $(find "$out/ptx" -name '*.ptx' | wc -l) PTX, $(find "$out/ptx" -name '*.cubin' | wc -l) cubin"
+bytes=$(du -sb "$out" | cut -f1)
+mib=$(( (bytes + 1048575) / 1048576 ))
+echo "gpu-bundle: $bytes bytes (${mib} MiB) of the 64 MiB a device call may carry"
+if [ "$bytes" -gt $((60 * 1048576)) ]; then
+  echo "gpu-prepare: gpu-bundle is over 60 MiB; the carried tree (repo + bundle) must stay under 64 MiB" >&2
+  exit 1
+fi

@@ -53,6 +53,15 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// The CUDA libraries actually loaded (file, version), the device, stream-ordered allocation
+    /// support, cubin or PTX per kernel family, and a kernel and a cuBLAS product checked. Exit
+    /// status 0 when the device works, 3 when there is no device (1 instead when
+    /// CONVEXGAN_REQUIRE_GPU is set), 1 on any failure.
+    GpuInfo {
+        /// The CUDA device ordinal.
+        #[arg(long, default_value_t = 0)]
+        device: usize,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -196,7 +205,7 @@ fn dispatch<B: convexgan::Backend>(be: &B, cmd: &Command) -> convexgan::Result<(
         Command::BuildDict(c) => app::build_dict(be, &c.run_dir, &c.overrides()),
         Command::Phase2(c) => app::phase2(be, &c.run_dir, &c.overrides()),
         Command::Eval(c) => app::eval(be, &c.run_dir, &c.overrides()),
-        Command::Extract(_) | Command::MakeBackbone { .. } => {
+        Command::Extract(_) | Command::MakeBackbone { .. } | Command::GpuInfo { .. } => {
             unreachable!("handled before a backend is made")
         }
     }
@@ -219,6 +228,7 @@ fn main() -> ExitCode {
                 &convexgan::backbone::onnx_writer::VggSpec::tiny(*seed),
             ))
         }
+        Command::GpuInfo { device } => return gpu_info(*device),
         Command::Run(c)
         | Command::Phase1(c)
         | Command::BuildDict(c)
@@ -271,6 +281,46 @@ fn extract(a: &ExtractArgs) -> convexgan::Result<()> {
         a.features.display()
     );
     Ok(())
+}
+
+/// Exit status of `gpu-info` when there is no device to check.
+const EXIT_NO_DEVICE: u8 = 3;
+
+#[cfg(feature = "cuda")]
+fn gpu_info(ordinal: usize) -> ExitCode {
+    use convexgan::backend::cuda::diagnostics::{gpu_info, Status};
+    let info = gpu_info(ordinal);
+    for (k, v) in &info.lines {
+        println!("{k}: {v}");
+    }
+    let required = std::env::var_os("CONVEXGAN_REQUIRE_GPU").is_some();
+    match info.status {
+        Status::Ok => ExitCode::SUCCESS,
+        Status::NoDevice(why) if !required => {
+            println!("skipped: no device ({why})");
+            ExitCode::from(EXIT_NO_DEVICE)
+        }
+        Status::NoDevice(why) => {
+            eprintln!("error: CONVEXGAN_REQUIRE_GPU is set but there is no device: {why}");
+            ExitCode::FAILURE
+        }
+        Status::Failed(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_info(_ordinal: usize) -> ExitCode {
+    let why =
+        "this build has no CUDA backend; rebuild with `cargo build --release --features cuda`";
+    if std::env::var_os("CONVEXGAN_REQUIRE_GPU").is_some() {
+        eprintln!("error: CONVEXGAN_REQUIRE_GPU is set but {why}");
+        return ExitCode::FAILURE;
+    }
+    println!("skipped: no device ({why})");
+    ExitCode::from(EXIT_NO_DEVICE)
 }
 
 #[cfg(feature = "cuda")]

@@ -184,3 +184,95 @@ fn cuda_device_without_gpu_or_feature_is_a_clear_error() {
     let out = convexgan(&["run", "--device", "cuda", "--preset", "tiny"], run.path());
     assert_clean_failure(&out, &["CUDA"]);
 }
+
+/// A libcuda that exports only two of the driver functions the backend calls (as a stripped or
+/// foreign library would): `gpu-info` and `run --device cuda` must name the file and the missing
+/// functions and exit 1, never panic inside cudarc (exit 101) or report "no device".
+#[cfg(feature = "cuda")]
+#[test]
+fn a_driver_library_lacking_functions_is_a_named_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("fake.c");
+    std::fs::write(
+        &src,
+        "int cuInit(unsigned f) { return 0; }\nint cuDriverGetVersion(int* v) { *v = 13000; return 0; }\n",
+    )
+    .unwrap();
+    let lib = dir.path().join("libcuda.so.1");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let built = Command::new(&cc)
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status();
+    if !matches!(built, Ok(s) if s.success()) {
+        eprintln!("skipped: no C compiler ({cc}) to build the fake libcuda");
+        return;
+    }
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_convexgan"))
+            .args(args)
+            .env("LD_LIBRARY_PATH", dir.path())
+            .env_remove("CONVEXGAN_REQUIRE_GPU")
+            .output()
+            .unwrap()
+    };
+    let run_dir = dir.path().join("run");
+    for args in [
+        vec!["gpu-info"],
+        vec![
+            "run",
+            "--device",
+            "cuda",
+            "--quiet",
+            "--run-dir",
+            run_dir.to_str().unwrap(),
+        ],
+    ] {
+        let out = run(&args);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {all}");
+        assert!(!all.contains("panicked"), "{args:?} panicked: {all}");
+        for needle in [
+            lib.to_str().unwrap(),
+            "lacks",
+            "cuLaunchKernel",
+            "cuModuleLoadData",
+        ] {
+            assert!(all.contains(needle), "{args:?}: no {needle:?} in {all}");
+        }
+        assert!(!all.contains("cuInit,"), "{args:?}: cuInit is there: {all}");
+    }
+}
+
+/// Without a driver library, `gpu-info` says it skipped and why, with its own exit status 3; with
+/// CONVEXGAN_REQUIRE_GPU set (as on the GPU machine) the same is a failure.
+#[test]
+fn gpu_info_without_a_device_skips_unless_a_gpu_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |require: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_convexgan"));
+        c.arg("gpu-info").env("LD_LIBRARY_PATH", dir.path());
+        if require {
+            c.env("CONVEXGAN_REQUIRE_GPU", "1");
+        } else {
+            c.env_remove("CONVEXGAN_REQUIRE_GPU");
+        }
+        c.output().unwrap()
+    };
+    let probe = run(false);
+    let stdout = String::from_utf8_lossy(&probe.stdout).into_owned();
+    if probe.status.success() {
+        eprintln!("skipped: this machine has a working GPU:\n{stdout}");
+        return;
+    }
+    assert_eq!(probe.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("skipped: no device ("), "{stdout}");
+    let required = run(true);
+    assert_eq!(required.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&required.stderr).contains("CONVEXGAN_REQUIRE_GPU is set"));
+}

@@ -1,6 +1,7 @@
 //! A few Phase 2 iterations on the CUDA backend and on the CPU reference from the same seed: the
 //! same weights, dictionary and random draws must give the same losses. Skipped (with the reason)
-//! where no GPU is present.
+//! where no GPU is present, unless `CONVEXGAN_REQUIRE_GPU` is set (scripts/gpu-check.sh sets it
+//! on a machine with a GPU), in which case failing to open the device fails the test.
 #![cfg(feature = "cuda")]
 
 mod common;
@@ -45,6 +46,9 @@ fn losses<B: Backend>(be: &B, dict: &Dictionary, q_loss: QLoss, steps: usize) ->
 fn phase2_iterations_match_the_cpu() {
     let gpu = match CudaBackend::new(0) {
         Ok(be) => be,
+        Err(e) if std::env::var_os("CONVEXGAN_REQUIRE_GPU").is_some() => {
+            panic!("CONVEXGAN_REQUIRE_GPU is set but the device did not open: {e}")
+        }
         Err(e) => {
             eprintln!("skipped: no usable GPU ({e})");
             return;

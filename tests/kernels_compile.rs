@@ -1,7 +1,9 @@
 //! Every `kernels/*.cu` compiles with NVRTC for `compute_80` and `compute_90` with exactly the
-//! options the backend uses, without warnings, and exports every entry point kernels/README.md lists
-//! for it; then `ptxas -arch=sm_90 -v` assembles each PTX, and the per-kernel register and spill
-//! table is printed. Any spill fails the test.
+//! options the backend uses, without warnings; every `.entry` of the PTX has exactly the parameter
+//! list src/backend/kernel_abi.rs declares for it (count, order, width, pointer vs scalar), and
+//! nothing undeclared is exported; each family also compiles to an sm_90 cubin (what the backend
+//! loads first); then `ptxas -arch=sm_90 -v` assembles each PTX, and the per-kernel register and
+//! spill table is printed. Any spill fails the test.
 //!
 //! Without libnvrtc on the library path these tests print why and pass, unless
 //! `CONVEXGAN_REQUIRE_NVRTC` is set (scripts/test.sh sets it when it found NVIDIA's wheel).
@@ -13,6 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use convexgan::backend::cuda::nvrtc;
+use convexgan::backend::kernel_abi::{self, KernelSig, Param, ParamKind};
 use convexgan::backend::kernel_src;
 
 const ARCHS: [&str; 2] = ["compute_80", "compute_90"];
@@ -74,31 +77,6 @@ fn entries(ptx: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// `family → entry points` from the ABI table of kernels/README.md, `{f32,bf16,f16}` expanded.
-fn abi_table() -> BTreeMap<String, BTreeSet<String>> {
-    let readme = repo().join("kernels/README.md");
-    let text =
-        std::fs::read_to_string(&readme).unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
-    let mut table: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in text.lines() {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() < 4 || !cells[2].starts_with('`') {
-            continue;
-        }
-        let sig = cells[2].trim_matches('`');
-        let name = sig.split('(').next().unwrap_or("").trim();
-        let names = match (name.find('{'), name.find('}')) {
-            (Some(a), Some(b)) => name[a + 1..b]
-                .split(',')
-                .map(|s| format!("{}{}{}", &name[..a], s.trim(), &name[b + 1..]))
-                .collect(),
-            _ => vec![name.to_string()],
-        };
-        table.entry(cells[1].to_string()).or_default().extend(names);
-    }
-    table
-}
-
 #[test]
 fn every_kernel_file_is_embedded() {
     let dir = repo().join("kernels");
@@ -128,11 +106,6 @@ fn every_family_compiles_for_sm80_and_sm90_and_exports_its_abi() {
         return;
     }
     let ptx = compiled();
-    let abi = abi_table();
-    assert!(
-        !abi.is_empty(),
-        "no entry points parsed from kernels/README.md"
-    );
     let (major, minor) = nvrtc::version().unwrap();
     println!(
         "NVRTC {major}.{minor}, options {:?}",
@@ -144,13 +117,132 @@ fn every_family_compiles_for_sm80_and_sm90_and_exports_its_abi() {
             "kernels/{family}.cu: PTX not for {arch}"
         );
         let have = entries(code);
-        let want = abi.get(family).cloned().unwrap_or_default();
+        let want: BTreeSet<String> = kernel_abi::family(family)
+            .map(|s| s.name.to_string())
+            .collect();
+        assert!(
+            !want.is_empty(),
+            "kernels/{family}.cu declares no entry point"
+        );
         let missing: Vec<_> = want.difference(&have).collect();
         assert!(
             missing.is_empty(),
             "kernels/{family}.cu ({arch}) lacks ABI entry points {missing:?}; it has {have:?}"
         );
         println!("{family:12} {arch}: {} entry points", have.len());
+    }
+}
+
+/// The launch ABI: every `.entry` NVRTC produced against its declaration, parameter by parameter.
+#[test]
+fn ptx_params_match_the_declared_abi() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for ((family, arch), code) in compiled() {
+        let p = kernel_abi::check_ptx(family, code);
+        problems.extend(p.into_iter().map(|p| format!("{arch}: {p}")));
+        checked += kernel_abi::family(family).count();
+    }
+    assert!(
+        problems.is_empty(),
+        "ABI mismatches:\n{}",
+        problems.join("\n")
+    );
+    assert_eq!(
+        checked,
+        kernel_abi::SIGNATURES.len() * ARCHS.len(),
+        "every declared kernel was checked"
+    );
+    println!("{checked} entry points match their declarations");
+}
+
+/// The same check catches a declaration that disagrees with the kernel: two arguments swapped
+/// (pointer and scalar), a float declared as an int, an argument left out.
+#[test]
+fn abi_check_fails_a_swapped_or_missing_argument() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let ptx = &compiled()[&("elementwise".to_string(), "compute_90".to_string())];
+    let entries = kernel_abi::ptx_entries(ptx);
+    let params = |name: &str| {
+        entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| panic!("{name} not in the PTX"))
+    };
+    let axpy = kernel_abi::find("axpy_f32").unwrap();
+    assert!(kernel_abi::check_entry(axpy, &params("axpy_f32")).is_empty());
+
+    // axpy_f32(float* y, const float* x, float alpha, int n) declared with x and alpha swapped.
+    let mut swapped: Vec<Param> = axpy.params.to_vec();
+    swapped.swap(1, 2);
+    let swapped: &'static [Param] = Box::leak(swapped.into_boxed_slice());
+    let bad = KernelSig {
+        params: swapped,
+        ..*axpy
+    };
+    let p = kernel_abi::check_entry(&bad, &params("axpy_f32"));
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].contains("parameter 1 `alpha`"), "{p:?}");
+
+    // alpha declared as an int: same width, but not a float in the PTX.
+    let mut retyped: Vec<Param> = axpy.params.to_vec();
+    retyped[2].kind = ParamKind::I32;
+    let retyped: &'static [Param] = Box::leak(retyped.into_boxed_slice());
+    let p = kernel_abi::check_entry(
+        &KernelSig {
+            params: retyped,
+            ..*axpy
+        },
+        &params("axpy_f32"),
+    );
+    assert_eq!(p.len(), 1, "{p:?}");
+
+    // n left out.
+    let short = KernelSig {
+        params: &axpy.params[..3],
+        ..*axpy
+    };
+    let p = kernel_abi::check_entry(&short, &params("axpy_f32"));
+    assert!(
+        p.iter()
+            .any(|m| m.contains("3 parameters, the PTX entry has 4")),
+        "{p:?}"
+    );
+}
+
+/// The backend loads a cubin for the device's real architecture first (no JIT by the driver):
+/// each family compiles to an ELF image for sm_90, and the cache keeps it beside the PTX.
+#[test]
+fn every_family_compiles_to_an_sm90_cubin_and_caches_it() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    for (family, source) in kernel_src::families() {
+        let (cubin, log) = nvrtc::compile_cubin(&format!("{family}.cu"), source, "sm_90")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            cubin.starts_with(b"\x7fELF"),
+            "kernels/{family}.cu: not an ELF cubin"
+        );
+        assert!(
+            log.is_empty(),
+            "kernels/{family}.cu warns for sm_90:\n{log}"
+        );
+    }
+    assert!(nvrtc::compile_cubin("adam.cu", "", "compute_90").is_err());
+    assert_eq!(nvrtc::sm_for((9, 0)), "sm_90");
+    let src = kernel_src::source("adam.cu").unwrap();
+    let cubin = nvrtc::cache_path("adam.cu", src, "sm_90");
+    let ptx = nvrtc::cache_path("adam.cu", src, "compute_90");
+    if let (Some(c), Some(p)) = (cubin, ptx) {
+        assert_eq!(c.extension().unwrap(), "cubin");
+        assert_eq!(p.extension().unwrap(), "ptx");
     }
 }
 
@@ -329,12 +421,21 @@ fn populate_ptx_cache() {
     let dir = std::env::var_os("CONVEXGAN_PTX_CACHE").expect("set CONVEXGAN_PTX_CACHE");
     nvrtc::available().unwrap();
     for (family, source) in kernel_src::families() {
+        let file = format!("{family}.cu");
         for arch in ["compute_80", "compute_86", "compute_89", "compute_90"] {
-            let file = format!("{family}.cu");
             nvrtc::ptx_for(&file, source, arch).unwrap();
             let path = nvrtc::cache_path(&file, source, arch).unwrap();
             assert!(path.exists(), "{} not written", path.display());
         }
+        // Machine code for the same devices, which the backend prefers to PTX.
+        for sm in ["sm_80", "sm_86", "sm_89", "sm_90"] {
+            nvrtc::cubin_for(&file, source, sm).unwrap();
+            let path = nvrtc::cache_path(&file, source, sm).unwrap();
+            assert!(path.exists(), "{} not written", path.display());
+        }
     }
-    println!("PTX cache filled in {}", Path::new(&dir).display());
+    println!(
+        "PTX and cubin cache filled in {}",
+        Path::new(&dir).display()
+    );
 }

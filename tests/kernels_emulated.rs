@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use common::{assert_close, rand_labels, rand_vec, rng};
+use convexgan::backend::kernel_abi::{self, emu, Dim3};
 use convexgan::backend::{
     kernel_src, Activation, AdamHyper, Backend, BnCache, ClassLoss, Cpu, HostRows, Precision,
     Tensor,
@@ -46,20 +47,12 @@ const TOL_HALF_DICT: f64 = 1e-2;
 /// Block sizes for *row* and *sample* kernels: the ABI promises any multiple of 32.
 const ROW_BLOCKS: [u32; 3] = [32, 96, 256];
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-struct Dim3 {
-    x: u32,
-    y: u32,
-    z: u32,
-}
-
 fn dim(x: u32) -> Dim3 {
-    Dim3 { x, y: 1, z: 1 }
+    Dim3::x(x)
 }
 
 fn dim2(x: u32, y: u32) -> Dim3 {
-    Dim3 { x, y, z: 1 }
+    Dim3::xy(x, y)
 }
 
 // ---- building and loading the emulated kernels ----------------------------------------------------
@@ -134,13 +127,16 @@ fn build() -> Emu {
 
     let mut hash = Sha256::new();
     // Bump when the compiler flags below change.
-    hash.update(b"emu-build-v1");
+    hash.update(b"emu-build-v2");
     for (name, text) in sources {
         hash.update(name.as_bytes());
         hash.update(text.as_bytes());
     }
     for f in ["cuda_emu.h", "launch.cpp"] {
         hash.update(std::fs::read(edir.join(f)).expect("read tests/emu file"));
+    }
+    for fam in &families {
+        hash.update(kernel_abi::emu_cpp_wrappers(fam).as_bytes());
     }
     let digest: String = hash.finalize()[..8]
         .iter()
@@ -166,6 +162,17 @@ fn build() -> Emu {
             rewrite_dynamic_shared(name, text)
         );
         std::fs::write(src.join(name), body).expect("write rewritten kernel source");
+    }
+    // One translation unit per family: the kernels, the launcher, and a prototype plus launcher
+    // for each entry point generated from src/backend/kernel_abi.rs. A declaration that disagrees
+    // with the kernel's definition is then a compile error ("conflicting declaration of C
+    // function"), not a silent mismatch.
+    for fam in &families {
+        let unit = format!(
+            "#include \"{fam}.cu\"\n#include \"launch.cpp\"\n#line 1 \"src/backend/kernel_abi.rs ({fam})\"\n{}",
+            kernel_abi::emu_cpp_wrappers(fam)
+        );
+        std::fs::write(src.join(format!("{fam}_emu.cpp")), unit).expect("write emulation unit");
     }
 
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
@@ -199,14 +206,12 @@ fn build() -> Emu {
             "-Wno-unused-function",
             "-DCONVEXGAN_HOST_EMU=1",
         ])
-        .arg(format!("-DEMU_FAMILY_{fam}"))
         .arg(include(&src))
         .arg(include(&edir))
         .arg("-include")
         .arg(edir.join("cuda_emu.h"))
         .args(["-x", "c++"])
-        .arg(src.join(format!("{fam}.cu")))
-        .arg(edir.join("launch.cpp"))
+        .arg(src.join(format!("{fam}_emu.cpp")))
         .arg("-o")
         .arg(&tmp);
         let res = cmd.output().expect("run the C++ compiler");
@@ -252,7 +257,7 @@ fn kernel<F: Copy>(name: &str) -> F {
             return *f;
         }
     }
-    panic!("no emulated kernel `{name}` (is it in kernels/README.md and tests/emu/launch.cpp?)");
+    panic!("no emulated kernel `{name}` (is it declared in src/backend/kernel_abi.rs?)");
 }
 
 fn launch<R>(f: impl FnOnce() -> R) -> R {
@@ -309,15 +314,12 @@ fn loss_of(rows: &[f32], scale: f64) -> f64 {
 
 // ---- elementwise ------------------------------------------------------------------------------------
 
-type FillFn = unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, f32, i32);
-type AxpyFn = unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const f32, f32, i32);
-
 #[test]
 fn fill_axpy_scale() {
     let mut r = rng(1);
-    let fill: FillFn = kernel("fill_f32");
-    let axpy: AxpyFn = kernel("axpy_f32");
-    let scale: AxpyFn = kernel("scale_f32");
+    let fill: emu::fill_f32 = kernel("fill_f32");
+    let axpy: emu::axpy_f32 = kernel("axpy_f32");
+    let scale: emu::scale_f32 = kernel("scale_f32");
     for n in [1usize, 255, 1000] {
         for (g, b) in flat_configs(n) {
             let mut y = nan(n);
@@ -340,13 +342,10 @@ fn fill_axpy_scale() {
     }
 }
 
-type CopyColsFn =
-    unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, i32, i32, *const f32, i32, i32, i32, i32);
-
 #[test]
 fn copy_cols_concat_and_split() {
     let mut r = rng(2);
-    let copy: CopyColsFn = kernel("copy_cols_f32");
+    let copy: emu::copy_cols_f32 = kernel("copy_cols_f32");
     let rows = 37;
     let widths = [5usize, 64, 1, 30];
     let total: usize = widths.iter().sum();
@@ -421,14 +420,11 @@ fn copy_cols_concat_and_split() {
     }
 }
 
-type GatherFn = unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const f32, *const u32, i32, i32);
-type OnehotFn = unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const u32, i32, i32);
-
 #[test]
 fn gather_rows_and_onehot() {
     let mut r = rng(3);
-    let gather: GatherFn = kernel("gather_rows_f32");
-    let onehot: OnehotFn = kernel("onehot_f32");
+    let gather: emu::gather_rows_f32 = kernel("gather_rows_f32");
+    let onehot: emu::onehot_f32 = kernel("onehot_f32");
     let (src_rows, cols, n) = (23usize, 45usize, 61usize);
     let x = rand_f32(&mut r, src_rows * cols, 3.0);
     let idx = rand_labels(&mut r, n, src_rows);
@@ -473,12 +469,10 @@ fn gather_rows_and_onehot() {
     }
 }
 
-type SumScaledFn = unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const f32, i32, f32);
-
 #[test]
 fn sum_scaled() {
     let mut r = rng(4);
-    let sum: SumScaledFn = kernel("sum_scaled_f32");
+    let sum: emu::sum_scaled_f32 = kernel("sum_scaled_f32");
     for n in [1usize, 31, 1000, 5003] {
         let x = rand_f32(&mut r, n, 1.0);
         let want = 0.25 * wide(&x).iter().sum::<f64>();
@@ -507,11 +501,6 @@ fn sum_scaled() {
 
 // ---- layers -------------------------------------------------------------------------------------------
 
-type BiasActFn =
-    unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const f32, *const f32, i32, i32, i32, f32);
-type ActBwdFn =
-    unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const f32, *const f32, i32, i32, f32);
-
 fn act_code(a: Activation) -> (i32, f32) {
     match a {
         Activation::Identity => (0, 0.0),
@@ -523,8 +512,8 @@ fn act_code(a: Activation) -> (i32, f32) {
 #[test]
 fn bias_act_and_act_bwd() {
     let mut r = rng(5);
-    let fwd: BiasActFn = kernel("bias_act_fwd_f32");
-    let bwd: ActBwdFn = kernel("act_bwd_f32");
+    let fwd: emu::bias_act_fwd_f32 = kernel("bias_act_fwd_f32");
+    let bwd: emu::act_bwd_f32 = kernel("act_bwd_f32");
     let (rows, cols) = (19usize, 70usize);
     let n = rows * cols;
     let x = rand_f32(&mut r, n, 2.0);
@@ -606,12 +595,10 @@ fn col_config(cols: usize) -> (Dim3, Dim3) {
     (dim((cols as u32).div_ceil(32)), dim2(32, 8))
 }
 
-type ColSumFn = unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const f32, i32, i32);
-
 #[test]
 fn col_sum() {
     let mut r = rng(6);
-    let f: ColSumFn = kernel("col_sum_f32");
+    let f: emu::col_sum_f32 = kernel("col_sum_f32");
     for (rows, cols) in [(1usize, 1usize), (37, 70), (300, 33)] {
         let x = rand_f32(&mut r, rows * cols, 1.0);
         let want = down(&Ref::new().col_sum(&up(&x, rows, cols)).unwrap());
@@ -637,58 +624,12 @@ fn col_sum() {
     }
 }
 
-type BnTrainFn = unsafe extern "C" fn(
-    Dim3,
-    Dim3,
-    u32,
-    *mut f32,
-    *mut f32,
-    *mut f32,
-    *mut f32,
-    *mut f32,
-    *const f32,
-    *const f32,
-    *const f32,
-    i32,
-    i32,
-    f32,
-    f32,
-);
-type BnInferFn = unsafe extern "C" fn(
-    Dim3,
-    Dim3,
-    u32,
-    *mut f32,
-    *const f32,
-    *const f32,
-    *const f32,
-    *const f32,
-    *const f32,
-    i32,
-    i32,
-    f32,
-);
-type BnBwdFn = unsafe extern "C" fn(
-    Dim3,
-    Dim3,
-    u32,
-    *mut f32,
-    *mut f32,
-    *mut f32,
-    *const f32,
-    *const f32,
-    *const f32,
-    *const f32,
-    i32,
-    i32,
-);
-
 #[test]
 fn batchnorm_train_infer_bwd() {
     let mut r = rng(7);
-    let train: BnTrainFn = kernel("bn_fwd_train_f32");
-    let infer: BnInferFn = kernel("bn_fwd_infer_f32");
-    let bwd: BnBwdFn = kernel("bn_bwd_f32");
+    let train: emu::bn_fwd_train_f32 = kernel("bn_fwd_train_f32");
+    let infer: emu::bn_fwd_infer_f32 = kernel("bn_fwd_infer_f32");
+    let bwd: emu::bn_bwd_f32 = kernel("bn_bwd_f32");
     let (momentum, eps) = (0.1f32, 1e-5f32);
     // At least 3 rows: with 2, xhat = ±1 and dx vanishes exactly, leaving only rounding noise.
     for (rows, cols) in [(3usize, 5usize), (37, 70), (300, 33)] {
@@ -861,27 +802,10 @@ fn batchnorm_train_infer_bwd() {
 
 // ---- adam ---------------------------------------------------------------------------------------------
 
-type AdamFn = unsafe extern "C" fn(
-    Dim3,
-    Dim3,
-    u32,
-    *mut f32,
-    *const f32,
-    *mut f32,
-    *mut f32,
-    i32,
-    f32,
-    f32,
-    f32,
-    f32,
-    f32,
-    f32,
-);
-
 #[test]
 fn adam_step() {
     let mut r = rng(8);
-    let f: AdamFn = kernel("adam_step_f32");
+    let f: emu::adam_step_f32 = kernel("adam_step_f32");
     let n = 1001;
     let h = AdamHyper {
         lr: 1e-3,
@@ -937,32 +861,13 @@ fn adam_step() {
 
 // ---- losses -------------------------------------------------------------------------------------------
 
-type SoftmaxFn = unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const f32, i32, i32);
-type ClassLossFn = unsafe extern "C" fn(
-    Dim3,
-    Dim3,
-    u32,
-    *mut f32,
-    *mut f32,
-    *const f32,
-    *const u32,
-    *const f32,
-    i32,
-    i32,
-    i32,
-    f32,
-    f32,
-);
-type BceFn =
-    unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *mut f32, *const f32, *const f32, i32, i32);
-
 /// Row shapes: column counts below, at and above one warp and one block.
 const ROW_SHAPES: [(usize, usize); 5] = [(1, 1), (5, 10), (7, 33), (3, 257), (2, 600)];
 
 #[test]
 fn softmax_rows() {
     let mut r = rng(9);
-    let f: SoftmaxFn = kernel("softmax_rows_f32");
+    let f: emu::softmax_rows_f32 = kernel("softmax_rows_f32");
     for (rows, cols) in ROW_SHAPES {
         // Large logits: the kernel must subtract the row maximum.
         let x = rand_f32(&mut r, rows * cols, 40.0);
@@ -993,7 +898,7 @@ fn softmax_rows() {
 #[test]
 fn class_losses() {
     let mut r = rng(10);
-    let f: ClassLossFn = kernel("class_loss_f32");
+    let f: emu::class_loss_f32 = kernel("class_loss_f32");
     for ((rows, cols), confident) in ROW_SHAPES.into_iter().flat_map(|s| [(s, false), (s, true)]) {
         let mut logits = rand_f32(&mut r, rows * cols, 3.0);
         let labels = rand_labels(&mut r, rows, cols);
@@ -1078,7 +983,7 @@ fn class_losses() {
 #[test]
 fn bce_logits() {
     let mut r = rng(11);
-    let f: BceFn = kernel("bce_logits_f32");
+    let f: emu::bce_logits_f32 = kernel("bce_logits_f32");
     for (rows, cols) in ROW_SHAPES {
         let x = rand_f32(&mut r, rows * cols, 8.0);
         let t: Vec<f32> = (0..rows * cols).map(|_| r.gen_range(0..2) as f32).collect();
@@ -1120,27 +1025,10 @@ fn bce_logits() {
 
 // ---- lsgan --------------------------------------------------------------------------------------------
 
-type LsganDFn = unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *mut f32, *const f32, f32, i32);
-type LsganGFn = unsafe extern "C" fn(
-    Dim3,
-    Dim3,
-    u32,
-    *mut f32,
-    *mut f32,
-    *mut f32,
-    *const f32,
-    *const f32,
-    *const u32,
-    i32,
-    i32,
-    i32,
-    f32,
-);
-
 #[test]
 fn lsgan_d() {
     let mut r = rng(12);
-    let f: LsganDFn = kernel("lsgan_d_f32");
+    let f: emu::lsgan_d_f32 = kernel("lsgan_d_f32");
     for n in [1usize, 77, 600] {
         let d = rand_f32(&mut r, n, 2.0);
         for target in [0.0f32, 1.0] {
@@ -1172,7 +1060,7 @@ fn lsgan_d() {
 #[test]
 fn lsgan_g() {
     let mut r = rng(13);
-    let f: LsganGFn = kernel("lsgan_g_f32");
+    let f: emu::lsgan_g_f32 = kernel("lsgan_g_f32");
     for (rows, classes) in [(1usize, 2usize), (9, 10), (4, 50), (3, 300)] {
         let z = rand_f32(&mut r, rows * classes, 3.0);
         let d = rand_f32(&mut r, rows, 1.5);
@@ -1236,27 +1124,11 @@ fn lsgan_g() {
 
 // ---- heatmap ------------------------------------------------------------------------------------------
 
-type HeatTargetsFn =
-    unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const f32, *const f32, i32, i32, i32, f32);
-type HeatLossFn = unsafe extern "C" fn(
-    Dim3,
-    Dim3,
-    u32,
-    *mut f32,
-    *mut f32,
-    *const f32,
-    *const f32,
-    *const f32,
-    i32,
-    i32,
-    i32,
-);
-
 #[test]
 fn heatmap_targets_and_loss() {
     let mut r = rng(14);
-    let targets: HeatTargetsFn = kernel("heatmap_targets_f32");
-    let loss: HeatLossFn = kernel("heatmap_loss_f32");
+    let targets: emu::heatmap_targets_f32 = kernel("heatmap_targets_f32");
+    let loss: emu::heatmap_loss_f32 = kernel("heatmap_loss_f32");
     for (batch, k, grid, sigma) in [
         (1usize, 1usize, 5usize, 1.0f32),
         (3, 8, 28, 1.0),
@@ -1349,42 +1221,8 @@ fn heatmap_targets_and_loss() {
 
 // ---- convex -------------------------------------------------------------------------------------------
 
-type ConvexFwdFn = unsafe extern "C" fn(
-    Dim3,
-    Dim3,
-    u32,
-    *mut f32,
-    *mut f32,
-    *mut f32,
-    *const f32,
-    *const u16,
-    *const u16,
-    *const u32,
-    i32,
-    i32,
-    i32,
-    i32,
-);
-type ConvexBwdFn = unsafe extern "C" fn(
-    Dim3,
-    Dim3,
-    u32,
-    *mut f32,
-    *const f32,
-    *const f32,
-    *const f32,
-    *const u16,
-    *const u16,
-    *const u32,
-    i32,
-    i32,
-    i32,
-    i32,
-);
-type DictGatherFn =
-    unsafe extern "C" fn(Dim3, Dim3, u32, *mut f32, *const u16, *const u32, i32, i32);
-
-fn dict_ptr(h: &HostRows) -> *const u16 {
+/// The host dictionary's bytes as the entry point's element type (f32, bf16 or f16 bits).
+fn dict_ptr<T>(h: &HostRows) -> *const T {
     h.as_bytes().as_ptr().cast()
 }
 
@@ -1405,30 +1243,32 @@ fn sample_rows(r: &mut ChaCha8Rng, batch: usize, ns: usize, dict_rows: usize) ->
     out
 }
 
-#[test]
-fn convex_combine_fwd_bwd_and_gather() {
-    let mut r = rng(15);
-    for prec in [Precision::F32, Precision::Bf16, Precision::F16] {
-        let fwd: ConvexFwdFn = kernel(&format!("convex_combine_fwd_{}", prec.name()));
-        let bwd: ConvexBwdFn = kernel(&format!("convex_combine_bwd_{}", prec.name()));
-        let gather: DictGatherFn = kernel(&format!("dict_gather_{}", prec.name()));
+/// One dictionary precision's three entry points, each bound with its declared type (the
+/// dictionary pointer's element type differs), on the same cases.
+macro_rules! convex_case {
+    ($r:expr, $prec:expr, $fwd:ident, $bwd:ident, $gather:ident) => {{
+        let r: &mut ChaCha8Rng = $r;
+        let prec: Precision = $prec;
+        let fwd: emu::$fwd = kernel(stringify!($fwd));
+        let bwd: emu::$bwd = kernel(stringify!($bwd));
+        let gather: emu::$gather = kernel(stringify!($gather));
         for (batch, ns, d_t, d_s, dict_rows) in [
             (1usize, 1usize, 1usize, 1usize, 1usize),
             (3, 5, 70, 33, 40),
             (2, 37, 300, 129, 50),
         ] {
-            let ht = HostRows::from_f32(&rand_f32(&mut r, dict_rows * d_t, 1.0), prec);
-            let hs = HostRows::from_f32(&rand_f32(&mut r, dict_rows * d_s, 1.0), prec);
+            let ht = HostRows::from_f32(&rand_f32(r, dict_rows * d_t, 1.0), prec);
+            let hs = HostRows::from_f32(&rand_f32(r, dict_rows * d_s, 1.0), prec);
             let rt = Ref::new().upload_dict(&ht, dict_rows, d_t).unwrap();
             let rs = Ref::new().upload_dict(&hs, dict_rows, d_s).unwrap();
-            let rows = sample_rows(&mut r, batch, ns, dict_rows);
+            let rows = sample_rows(r, batch, ns, dict_rows);
             let ref_rows = Ref::new().upload_indices(&rows).unwrap();
-            let logits = rand_f32(&mut r, batch * 2 * ns, 4.0);
+            let logits = rand_f32(r, batch * 2 * ns, 4.0);
             let want = Ref::new()
                 .convex_combine_fwd(&up(&logits, batch, 2 * ns), &rt, &rs, &ref_rows)
                 .unwrap();
-            let d_f_t = rand_f32(&mut r, batch * d_t, 1.0);
-            let d_f_s = rand_f32(&mut r, batch * d_s, 1.0);
+            let d_f_t = rand_f32(r, batch * d_t, 1.0);
+            let d_f_s = rand_f32(r, batch * d_s, 1.0);
             let tol = dict_tol(prec);
             let tag = format!("{} B={batch} N_s={ns} d_t={d_t} d_s={d_s}", prec.name());
             for block in ROW_BLOCKS.into_iter().chain([1024]) {
@@ -1533,7 +1373,33 @@ fn convex_combine_fwd_bwd_and_gather() {
                 );
             }
         }
-    }
+    }};
+}
+
+#[test]
+fn convex_combine_fwd_bwd_and_gather() {
+    let mut r = rng(15);
+    convex_case!(
+        &mut r,
+        Precision::F32,
+        convex_combine_fwd_f32,
+        convex_combine_bwd_f32,
+        dict_gather_f32
+    );
+    convex_case!(
+        &mut r,
+        Precision::Bf16,
+        convex_combine_fwd_bf16,
+        convex_combine_bwd_bf16,
+        dict_gather_bf16
+    );
+    convex_case!(
+        &mut r,
+        Precision::F16,
+        convex_combine_fwd_f16,
+        convex_combine_bwd_f16,
+        dict_gather_f16
+    );
 }
 
 // ---- the emulation itself -------------------------------------------------------------------------
@@ -1551,6 +1417,62 @@ fn every_family_is_emulated() {
         loaded, FAMILIES,
         "every family's emulation library is loaded"
     );
+}
+
+/// The generated prototypes are a compile-time ABI check: one that swaps two arguments of a kernel
+/// does not compile beside the kernel's definition.
+#[test]
+fn emulation_abi_rejects_a_prototype_that_disagrees_with_the_kernel() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let edir = root.join("tests").join("emu");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in kernel_src::kernel_sources() {
+        std::fs::write(dir.path().join(name), rewrite_dynamic_shared(name, text)).unwrap();
+    }
+    let good = kernel_abi::emu_cpp_wrappers("elementwise");
+    let axpy =
+        "EMU_KERNEL(axpy_f32, (float* y, const float* x, float alpha, int n), (y, x, alpha, n))";
+    assert!(good.contains(axpy), "{good}");
+    let swapped = good.replace(
+        axpy,
+        "EMU_KERNEL(axpy_f32, (float* y, float alpha, const float* x, int n), (y, alpha, x, n))",
+    );
+    let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let compiler = cc::Build::new()
+        .cpp(true)
+        .target(&target)
+        .host(&target)
+        .opt_level(0)
+        .cargo_metadata(false)
+        .get_compiler();
+    let compiles = |wrappers: &str| {
+        let unit = dir.path().join("unit.cpp");
+        std::fs::write(
+            &unit,
+            format!("#include \"elementwise.cu\"\n#include \"launch.cpp\"\n{wrappers}"),
+        )
+        .unwrap();
+        let out = compiler
+            .to_command()
+            .args(["-std=c++20", "-fsyntax-only", "-DCONVEXGAN_HOST_EMU=1"])
+            .arg(format!("-I{}", dir.path().display()))
+            .arg(format!("-I{}", edir.display()))
+            .arg("-include")
+            .arg(edir.join("cuda_emu.h"))
+            .args(["-x", "c++"])
+            .arg(&unit)
+            .output()
+            .expect("run the C++ compiler");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, log) = compiles(&good);
+    assert!(ok, "the declared prototypes do not compile:\n{log}");
+    let (ok, log) = compiles(&swapped);
+    assert!(!ok, "a swapped prototype compiled");
+    assert!(log.contains("axpy_f32"), "{log}");
 }
 
 #[test]

@@ -18,6 +18,23 @@ pub fn cuda() -> Result<convexgan::backend::cuda::CudaBackend, String> {
     convexgan::backend::cuda::CudaBackend::new(0).map_err(|e| format!("no CUDA device ({e})"))
 }
 
+/// Whether `CONVEXGAN_REQUIRE_GPU` is set (scripts/gpu-check.sh sets it on a machine with a GPU):
+/// there a CUDA backend that does not open, or a CUDA benchmark that fails, is a failure (the
+/// binary exits non-zero), never a skip.
+pub fn require_gpu() -> bool {
+    std::env::var_os("CONVEXGAN_REQUIRE_GPU").is_some()
+}
+
+/// Reports that the CUDA part of `what` cannot run: `skipped: what: why`, or, when
+/// [`require_gpu`], `failed: what: why` and exit status 1.
+pub fn cuda_unavailable(what: &str, why: &str) {
+    if require_gpu() {
+        eprintln!("failed: {what}: {why} (CONVEXGAN_REQUIRE_GPU is set)");
+        std::process::exit(1);
+    }
+    eprintln!("skipped: {what}: {why}");
+}
+
 /// Whether `CONVEXGAN_BENCH_BACKENDS` (comma-separated, default `cpu,cuda`) names `backend`.
 pub fn want_backend(backend: &str) -> bool {
     std::env::var("CONVEXGAN_BENCH_BACKENDS")
@@ -41,7 +58,8 @@ pub trait PerBackend {
 
 /// Runs `bench` with the short criterion defaults on the CPU backend and, built with
 /// `--features cuda` and given a GPU, on the CUDA backend, at every size of
-/// `CONVEXGAN_BENCH_SIZES`; what cannot run is printed as skipped, with the reason.
+/// `CONVEXGAN_BENCH_SIZES`; what cannot run is printed as skipped, with the reason (with
+/// `CONVEXGAN_REQUIRE_GPU`, a CUDA part that cannot run or fails exits 1 instead).
 pub fn run_criterion<P: PerBackend>(bench: &P) {
     let group = P::GROUP;
     let mut c = criterion::Criterion::default()
@@ -57,23 +75,33 @@ pub fn run_criterion<P: PerBackend>(bench: &P) {
         }
     }
     #[cfg(feature = "cuda")]
-    match cuda().and_then(|be| {
-        if want_backend("cuda") {
-            Ok(be)
-        } else {
-            Err("not in CONVEXGAN_BENCH_BACKENDS".into())
-        }
-    }) {
-        Ok(be) => {
-            for size in &sizes {
-                if let Err(e) = bench.run(&mut c, &be, "cuda", size) {
-                    eprintln!("skipped: {group}/cuda/{}: {e}", size.name);
+    if want_backend("cuda") {
+        match cuda() {
+            Ok(be) => {
+                let mut failed = 0;
+                for size in &sizes {
+                    if let Err(e) = bench.run(&mut c, &be, "cuda", size) {
+                        if require_gpu() {
+                            failed += 1;
+                            eprintln!("failed: {group}/cuda/{}: {e}", size.name);
+                        } else {
+                            eprintln!("skipped: {group}/cuda/{}: {e}", size.name);
+                        }
+                    }
+                }
+                if failed > 0 {
+                    c.final_summary();
+                    std::process::exit(1);
                 }
             }
+            Err(e) => cuda_unavailable(&format!("{group}/cuda"), &e),
         }
-        Err(e) => eprintln!("skipped: {group}/cuda: {e}"),
+    } else {
+        eprintln!("skipped: {group}/cuda: not in CONVEXGAN_BENCH_BACKENDS");
     }
     #[cfg(not(feature = "cuda"))]
-    eprintln!("skipped: {group}/cuda: built without --features cuda");
+    if want_backend("cuda") {
+        cuda_unavailable(&format!("{group}/cuda"), "built without --features cuda");
+    }
     c.final_summary();
 }

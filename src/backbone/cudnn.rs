@@ -31,7 +31,6 @@
 //! shape on the first `run` with that shape and kept.
 
 use std::ffi::{c_int, c_void};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use cudarc::cudnn::result::{self as dnn, CudnnError};
@@ -40,7 +39,7 @@ use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr, DriverError}
 
 use super::graph::{Chain, Op, Window};
 use super::FeatureMap;
-use crate::backend::cuda::lib_candidates;
+use crate::backend::cuda::probe;
 use crate::error::{Error, Result};
 
 /// The largest convolution workspace the algorithm choice may ask for.
@@ -54,8 +53,8 @@ const IMPLICIT_GEMM: sys::cudnnConvolutionFwdAlgo_t =
 /// allow 0. Smaller epsilons are moved into the variance so either accepts the call.
 const BN_MIN_EPSILON: f64 = 1e-5;
 
-/// Every cuDNN function this module calls.
-const SYMBOLS: &[&str] = &[
+/// Every cuDNN function this module calls ([`probe::cudnn`] checks them all before any is called).
+pub const CUDNN_SYMBOLS: &[&str] = &[
     "cudnnGetVersion",
     "cudnnOpsVersionCheck",
     "cudnnCnnVersionCheck",
@@ -117,13 +116,6 @@ fn ints<const N: usize>(v: [usize; N]) -> Result<[c_int; N]> {
         *o = int(x)?;
     }
     Ok(out)
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,50 +371,15 @@ impl CudnnChain {
     /// Opens CUDA device `ordinal`: checks that libcuda and libcudnn load, creates the context,
     /// stream and cuDNN handle (cuDNN 9 required), and uploads the chain's weights.
     pub fn on_device(chain: &Chain, ordinal: usize) -> Result<Self> {
-        // SAFETY: only tries to dlopen the candidate library names; nothing is called in them.
-        if !unsafe { cudarc::driver::sys::is_culib_present() } {
-            return Err(Error::Cuda(format!(
-                "no CUDA driver found (libcuda.so): none of {} loads; is an NVIDIA driver \
-                 installed and its library directory on LD_LIBRARY_PATH?",
-                lib_candidates("cuda")
-            )));
-        }
-        // SAFETY: as above.
-        if !unsafe { sys::is_culib_present() } {
-            return Err(Error::Cuda(format!(
-                "cuDNN not found (libcudnn.so): none of {} loads; install cuDNN 9 and put its \
-                 library directory on LD_LIBRARY_PATH",
-                lib_candidates("cudnn")
-            )));
-        }
-        // cudarc panics when a symbol is missing from the library it loaded; report that.
-        std::panic::catch_unwind(AssertUnwindSafe(|| Self::init(chain, ordinal))).unwrap_or_else(
-            |p| {
-                Err(Error::Cuda(format!(
-                    "cuDNN initialisation on CUDA device {ordinal} failed: {}",
-                    panic_message(p.as_ref())
-                )))
-            },
+        probe::driver()?;
+        probe::cudnn()?;
+        probe::guarded(
+            &format!("cuDNN initialisation on CUDA device {ordinal}"),
+            || Self::init(chain, ordinal),
         )
     }
 
     fn init(chain: &Chain, ordinal: usize) -> Result<Self> {
-        // cudarc resolves each function on its first call and panics if it is missing; checking
-        // them all here turns a stripped or unusual library into one error listing what lacks.
-        // SAFETY: `is_culib_present` held, so this loads the library; symbols are only looked up.
-        let lib = unsafe { sys::culib() };
-        let missing: Vec<&str> = SYMBOLS
-            .iter()
-            .copied()
-            // SAFETY: looking a symbol up calls nothing; the type is never used to call it.
-            .filter(|s| unsafe { lib.get::<unsafe extern "C" fn()>(s.as_bytes()) }.is_err())
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::Cuda(format!(
-                "the cuDNN library found lacks {}; install cuDNN 9",
-                missing.join(", ")
-            )));
-        }
         // The status codes cudarc's bindings know are cuDNN 9's; an older library would return
         // codes they cannot represent, so the version is checked before anything returns one.
         let version = dnn::get_version();

@@ -10,6 +10,7 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod dict;
+pub mod kernel_abi;
 pub mod kernel_src;
 mod scalar;
 

@@ -1,8 +1,7 @@
 //! Launch wrapper for kernels/adam.cu: one bias-corrected Adam update, in place.
 
-use cudarc::driver::PushKernelArg;
-
-use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use super::{launch_cfg, to_int, CudaBackend};
+use crate::backend::kernel_abi::launch as k;
 use crate::backend::{check, AdamHyper, Tensor};
 use crate::error::Result;
 
@@ -27,22 +26,23 @@ pub fn adam_step(
     let c1 = (1.0 - h.beta1.powi(t)) as f32;
     let c2 = (1.0 - h.beta2.powi(t)) as f32;
     let (lr, b1, b2, eps) = (h.lr as f32, h.beta1 as f32, h.beta2 as f32, h.eps as f32);
-    let f = be.function("adam", "adam_step_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut param.buf)
-        .arg(&grad.buf)
-        .arg(&mut m.buf)
-        .arg(&mut v.buf)
-        .arg(&n_i)
-        .arg(&lr)
-        .arg(&b1)
-        .arg(&b2)
-        .arg(&eps)
-        .arg(&c1)
-        .arg(&c2);
-    // SAFETY: adam_step_f32(float* p, const float* g, float* m, float* v, int n, float lr, float
-    // beta1, float beta2, float eps, float c1, float c2); the four tensors are distinct (three are
-    // borrowed mutably) and hold n floats each (same shapes checked).
-    unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
-    Ok(())
+    // SAFETY: the four tensors are distinct (three are borrowed mutably) and hold n floats each
+    // (same shapes checked).
+    unsafe {
+        k::adam_step_f32(
+            be,
+            launch_cfg::flat(n),
+            &mut param.buf,
+            &grad.buf,
+            &mut m.buf,
+            &mut v.buf,
+            n_i,
+            lr,
+            b1,
+            b2,
+            eps,
+            c1,
+            c2,
+        )
+    }
 }

@@ -1,34 +1,23 @@
 //! Launch wrappers for kernels/convex.cu: Eq. 3's convex combination (forward and backward to G's
 //! logits) and the gather of real dictionary rows, for f32, bf16 and f16 dictionaries.
 
-use cudarc::driver::{LaunchArgs, PushKernelArg};
-
-use super::{cuda_err, launch_cfg, to_int, CudaBackend, DevDict};
+use super::{launch_cfg, to_int, CudaBackend, DevDict};
+use crate::backend::kernel_abi::launch as k;
 use crate::backend::{check, ConvexOut, DictTensor, Indices, Tensor};
 use crate::error::{Error, Result};
-
-const FAMILY: &str = "convex";
 
 /// The dynamic shared memory a *sample* block may use without opting in to more (48 KiB).
 const MAX_SHARED_BYTES: usize = 48 * 1024;
 
 type Dict = DictTensor<CudaBackend>;
 
-/// The entry point suffix for a dictionary's storage type.
-fn suffix(d: &DevDict) -> &'static str {
-    match d {
-        DevDict::F32(_) => "f32",
-        DevDict::Bf16(_) => "bf16",
-        DevDict::F16(_) => "f16",
-    }
-}
-
-/// Pushes a dictionary's device pointer (the kernels take `const T*` for T of its precision).
-fn push_dict<'a>(l: &mut LaunchArgs<'a>, d: &'a DevDict) {
-    match d {
-        DevDict::F32(s) => l.arg(s),
-        DevDict::Bf16(s) | DevDict::F16(s) => l.arg(s),
-    };
+/// The error for two dictionaries of different storage types (checked before any launch, so only
+/// reached if that check is bypassed).
+fn mixed(op: &str) -> Error {
+    Error::invalid(
+        format!("{op} dictionaries"),
+        "dict_t and dict_s differ in storage type",
+    )
 }
 
 /// Checks shared by the forward and the backward ([`check::convex_batch`], plus what the kernels
@@ -101,23 +90,61 @@ pub fn convex_combine_fwd(
     let mut w = be.alloc_out(batch * 2 * ns)?;
     if batch > 0 {
         let [batch_i, ns_i, d_t_i, d_s_i] = [batch, ns, d_t, d_s].map(|v| v as i32);
-        let f = be.function(FAMILY, &format!("{OP}_{}", suffix(&dict_t.buf)))?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut f_t).arg(&mut f_s).arg(&mut w).arg(&logits.buf);
-        push_dict(&mut l, &dict_t.buf);
-        push_dict(&mut l, &dict_s.buf);
-        l.arg(rows.buf.slice.as_ref())
-            .arg(&batch_i)
-            .arg(&ns_i)
-            .arg(&d_t_i)
-            .arg(&d_s_i);
         let cfg = launch_cfg::sample(batch, (SHARED_PER_NS * ns) as u32);
-        // SAFETY: convex_combine_fwd_T(float* f_t, float* f_s, float* w, const float* logits,
-        // const T* dict_t, const T* dict_s, const unsigned* rows, int batch, int ns, int d_t, int
-        // d_s) with T the dictionaries' common type (checked); every buffer holds what these sizes
-        // say, every row index is below the dictionaries' row count, and the block gets 12·N_s
-        // bytes of dynamic shared memory as the kernel asks.
-        unsafe { l.launch(cfg) }.map_err(cuda_err)?;
+        let r = &rows.buf.slice;
+        // SAFETY: the entry point of the dictionaries' common type (checked); every buffer holds
+        // what these sizes say, every row index is below the dictionaries' row count, and the
+        // block gets 12·N_s bytes of dynamic shared memory as the kernel asks.
+        unsafe {
+            match (&dict_t.buf, &dict_s.buf) {
+                (DevDict::F32(dt), DevDict::F32(ds)) => k::convex_combine_fwd_f32(
+                    be,
+                    cfg,
+                    &mut f_t,
+                    &mut f_s,
+                    &mut w,
+                    &logits.buf,
+                    dt,
+                    ds,
+                    r,
+                    batch_i,
+                    ns_i,
+                    d_t_i,
+                    d_s_i,
+                ),
+                (DevDict::Bf16(dt), DevDict::Bf16(ds)) => k::convex_combine_fwd_bf16(
+                    be,
+                    cfg,
+                    &mut f_t,
+                    &mut f_s,
+                    &mut w,
+                    &logits.buf,
+                    dt,
+                    ds,
+                    r,
+                    batch_i,
+                    ns_i,
+                    d_t_i,
+                    d_s_i,
+                ),
+                (DevDict::F16(dt), DevDict::F16(ds)) => k::convex_combine_fwd_f16(
+                    be,
+                    cfg,
+                    &mut f_t,
+                    &mut f_s,
+                    &mut w,
+                    &logits.buf,
+                    dt,
+                    ds,
+                    r,
+                    batch_i,
+                    ns_i,
+                    d_t_i,
+                    d_s_i,
+                ),
+                _ => Err(mixed(OP)),
+            }
+        }?;
     }
     Ok(ConvexOut {
         f_t: Tensor::from_parts(f_t, batch, d_t),
@@ -144,26 +171,62 @@ pub fn convex_combine_bwd(
     let mut d_logits = be.alloc_out(batch * 2 * ns)?;
     if batch > 0 {
         let [batch_i, ns_i, d_t_i, d_s_i] = [batch, ns, dict_t.cols, dict_s.cols].map(|v| v as i32);
-        let f = be.function(FAMILY, &format!("{OP}_{}", suffix(&dict_t.buf)))?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut d_logits)
-            .arg(&w.buf)
-            .arg(&d_f_t.buf)
-            .arg(&d_f_s.buf);
-        push_dict(&mut l, &dict_t.buf);
-        push_dict(&mut l, &dict_s.buf);
-        l.arg(rows.buf.slice.as_ref())
-            .arg(&batch_i)
-            .arg(&ns_i)
-            .arg(&d_t_i)
-            .arg(&d_s_i);
         let cfg = launch_cfg::sample(batch, (SHARED_PER_NS * ns) as u32);
-        // SAFETY: convex_combine_bwd_T(float* d_logits, const float* w, const float* d_f_t, const
-        // float* d_f_s, const T* dict_t, const T* dict_s, const unsigned* rows, int batch, int ns,
-        // int d_t, int d_s) with T the dictionaries' common type; shapes and row indices checked
+        let r = &rows.buf.slice;
+        let (wb, gt, gs) = (&w.buf, &d_f_t.buf, &d_f_s.buf);
+        // SAFETY: the entry point of the dictionaries' common type; shapes and row indices checked
         // above, 8·N_s bytes of dynamic shared memory as the kernel asks, 256 threads (a multiple
         // of 32, as its warp-per-row loop needs).
-        unsafe { l.launch(cfg) }.map_err(cuda_err)?;
+        unsafe {
+            match (&dict_t.buf, &dict_s.buf) {
+                (DevDict::F32(dt), DevDict::F32(ds)) => k::convex_combine_bwd_f32(
+                    be,
+                    cfg,
+                    &mut d_logits,
+                    wb,
+                    gt,
+                    gs,
+                    dt,
+                    ds,
+                    r,
+                    batch_i,
+                    ns_i,
+                    d_t_i,
+                    d_s_i,
+                ),
+                (DevDict::Bf16(dt), DevDict::Bf16(ds)) => k::convex_combine_bwd_bf16(
+                    be,
+                    cfg,
+                    &mut d_logits,
+                    wb,
+                    gt,
+                    gs,
+                    dt,
+                    ds,
+                    r,
+                    batch_i,
+                    ns_i,
+                    d_t_i,
+                    d_s_i,
+                ),
+                (DevDict::F16(dt), DevDict::F16(ds)) => k::convex_combine_bwd_f16(
+                    be,
+                    cfg,
+                    &mut d_logits,
+                    wb,
+                    gt,
+                    gs,
+                    dt,
+                    ds,
+                    r,
+                    batch_i,
+                    ns_i,
+                    d_t_i,
+                    d_s_i,
+                ),
+                _ => Err(mixed(OP)),
+            }
+        }?;
     }
     Ok(Tensor::from_parts(d_logits, batch, 2 * ns))
 }
@@ -180,15 +243,17 @@ pub fn dict_gather(
     let mut out = be.alloc_out(n * cols)?;
     if total > 0 {
         let [n_i, cols_i] = [n, cols].map(|v| v as i32);
-        let f = be.function(FAMILY, &format!("{OP}_{}", suffix(&dict.buf)))?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut out);
-        push_dict(&mut l, &dict.buf);
-        l.arg(rows.buf.slice.as_ref()).arg(&n_i).arg(&cols_i);
-        // SAFETY: dict_gather_T(float* out, const T* dict, const unsigned* rows, int n, int cols)
-        // with T the dictionary's type; out holds n·cols floats, every index is below the
-        // dictionary's row count (checked).
-        unsafe { l.launch(launch_cfg::flat(n * cols)) }.map_err(cuda_err)?;
+        let cfg = launch_cfg::flat(n * cols);
+        let r = &rows.buf.slice;
+        // SAFETY: the entry point of the dictionary's type; out holds n·cols floats, every index
+        // is below the dictionary's row count (checked).
+        unsafe {
+            match &dict.buf {
+                DevDict::F32(d) => k::dict_gather_f32(be, cfg, &mut out, d, r, n_i, cols_i),
+                DevDict::Bf16(d) => k::dict_gather_bf16(be, cfg, &mut out, d, r, n_i, cols_i),
+                DevDict::F16(d) => k::dict_gather_f16(be, cfg, &mut out, d, r, n_i, cols_i),
+            }
+        }?;
     }
     Ok(Tensor::from_parts(out, n, cols))
 }

@@ -1,13 +1,12 @@
 //! Launch wrappers for kernels/elementwise.cu: fill, axpy, scale, column concat/split, row gather,
 //! one-hot, and the one-block loss reduction.
 
-use cudarc::driver::{CudaSlice, PushKernelArg};
+use cudarc::driver::CudaSlice;
 
-use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use super::{launch_cfg, to_int, CudaBackend};
+use crate::backend::kernel_abi::launch as k;
 use crate::backend::{check, Indices, Tensor};
 use crate::error::{Error, Result};
-
-const FAMILY: &str = "elementwise";
 
 pub fn zeros(be: &CudaBackend, rows: usize, cols: usize) -> Result<Tensor<CudaBackend>> {
     to_int("zeros", "output", rows * cols)?;
@@ -27,12 +26,8 @@ pub fn fill_slice(be: &CudaBackend, y: &mut CudaSlice<f32>, n: usize, value: f32
     if n == 0 {
         return Ok(());
     }
-    let f = be.function(FAMILY, "fill_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(y).arg(&value).arg(&n_i);
-    // SAFETY: fill_f32(float* y, float v, int n); `y` holds at least n floats.
-    unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
-    Ok(())
+    // SAFETY: `y` holds at least n floats.
+    unsafe { k::fill_f32(be, launch_cfg::flat(n), y, value, n_i) }
 }
 
 pub fn axpy(
@@ -48,13 +43,8 @@ pub fn axpy(
         return Ok(());
     }
     let alpha = alpha as f32;
-    let f = be.function(FAMILY, "axpy_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut y.buf).arg(&x.buf).arg(&alpha).arg(&n_i);
-    // SAFETY: axpy_f32(float* y, const float* x, float alpha, int n); y and x are distinct
-    // tensors (one is borrowed mutably) of the same n elements.
-    unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
-    Ok(())
+    // SAFETY: y and x are distinct tensors (one is borrowed mutably) of the same n elements.
+    unsafe { k::axpy_f32(be, launch_cfg::flat(n), &mut y.buf, &x.buf, alpha, n_i) }
 }
 
 pub fn scale(be: &CudaBackend, x: &Tensor<CudaBackend>, alpha: f64) -> Result<Tensor<CudaBackend>> {
@@ -63,11 +53,8 @@ pub fn scale(be: &CudaBackend, x: &Tensor<CudaBackend>, alpha: f64) -> Result<Te
     let mut y = be.alloc_out(n)?;
     if n > 0 {
         let alpha = alpha as f32;
-        let f = be.function(FAMILY, "scale_f32")?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut y).arg(&x.buf).arg(&alpha).arg(&n_i);
-        // SAFETY: scale_f32(float* y, const float* x, float alpha, int n); both hold n floats.
-        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+        // SAFETY: both hold n floats.
+        unsafe { k::scale_f32(be, launch_cfg::flat(n), &mut y, &x.buf, alpha, n_i) }?;
     }
     Ok(Tensor::from_parts(y, x.rows, x.cols))
 }
@@ -95,22 +82,23 @@ fn copy_cols(
     // All six are below 2^30 (products of them are, checked just above).
     let [dst_cols, dst_col0, src_cols, src_col0, width, rows] =
         [dst_cols, dst_col0, src_cols, src_col0, width, rows].map(|v| v as i32);
-    let f = be.function(FAMILY, "copy_cols_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(dst)
-        .arg(&dst_cols)
-        .arg(&dst_col0)
-        .arg(src)
-        .arg(&src_cols)
-        .arg(&src_col0)
-        .arg(&width)
-        .arg(&rows);
-    // SAFETY: copy_cols_f32(float* dst, int dst_cols, int dst_col0, const float* src, int
-    // src_cols, int src_col0, int width, int rows); the callers keep dst_col0 + width ≤ dst_cols
-    // and src_col0 + width ≤ src_cols, and dst / src hold rows·dst_cols / rows·src_cols floats
-    // (both bounded by 2^30, checked above), in distinct allocations.
-    unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
-    Ok(())
+    // SAFETY: the callers keep dst_col0 + width ≤ dst_cols and src_col0 + width ≤ src_cols, and
+    // dst / src hold rows·dst_cols / rows·src_cols floats (both bounded by 2^30, checked above),
+    // in distinct allocations.
+    unsafe {
+        k::copy_cols_f32(
+            be,
+            launch_cfg::flat(n),
+            dst,
+            dst_cols,
+            dst_col0,
+            src,
+            src_cols,
+            src_col0,
+            width,
+            rows,
+        )
+    }
 }
 
 pub fn concat_cols(
@@ -181,17 +169,19 @@ pub fn gather_rows(
     let (len, cols) = (rows.len() as i32, x.cols as i32);
     let mut out = be.alloc_out(n)?;
     if n > 0 {
-        let f = be.function(FAMILY, "gather_rows_f32")?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut out)
-            .arg(&x.buf)
-            .arg(rows.buf.slice.as_ref())
-            .arg(&len)
-            .arg(&cols);
-        // SAFETY: gather_rows_f32(float* out, const float* x, const unsigned* idx, int n, int
-        // cols); out holds n·cols floats, idx n values each < x.rows (checked from the recorded
+        // SAFETY: out holds n·cols floats, idx n values each < x.rows (checked from the recorded
         // maximum), x holds x.rows·cols floats.
-        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+        unsafe {
+            k::gather_rows_f32(
+                be,
+                launch_cfg::flat(n),
+                &mut out,
+                &x.buf,
+                &rows.buf.slice,
+                len,
+                cols,
+            )
+        }?;
     }
     Ok(Tensor::from_parts(out, rows.len(), x.cols))
 }
@@ -208,15 +198,17 @@ pub fn onehot(
     let mut out = be.alloc_out(total)?;
     if total > 0 {
         let (len, classes) = (labels.len() as i32, n as i32);
-        let f = be.function(FAMILY, "onehot_f32")?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut out)
-            .arg(labels.buf.slice.as_ref())
-            .arg(&len)
-            .arg(&classes);
-        // SAFETY: onehot_f32(float* out, const unsigned* labels, int n, int classes); out holds
-        // n·classes floats, labels n values.
-        unsafe { l.launch(launch_cfg::flat(total)) }.map_err(cuda_err)?;
+        // SAFETY: out holds n·classes floats, labels n values.
+        unsafe {
+            k::onehot_f32(
+                be,
+                launch_cfg::flat(total),
+                &mut out,
+                &labels.buf.slice,
+                len,
+                classes,
+            )
+        }?;
     }
     Ok(Tensor::from_parts(out, labels.len(), n))
 }
@@ -243,11 +235,8 @@ pub fn sum_scaled(
     } else {
         launch_cfg::BLOCK
     };
-    let f = be.function(FAMILY, "sum_scaled_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut out).arg(x).arg(&n_i).arg(&scale);
-    // SAFETY: sum_scaled_f32(float* out, const float* x, int n, float scale); out holds one float,
-    // x at least n (checked); one block of a multiple of 32 threads as the kernel assumes.
-    unsafe { l.launch(launch_cfg::one_block(threads)) }.map_err(cuda_err)?;
+    // SAFETY: out holds one float, x at least n (checked); one block of a multiple of 32 threads
+    // as the kernel assumes.
+    unsafe { k::sum_scaled_f32(be, launch_cfg::one_block(threads), &mut out, x, n_i, scale) }?;
     Ok(Tensor::from_parts(out, 1, 1))
 }

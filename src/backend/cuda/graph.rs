@@ -40,7 +40,9 @@ impl CudaBackend {
         Ok(CudaBackend {
             inner: Arc::new(Inner {
                 blas,
+                functions: i.functions.clone(),
                 modules: i.modules.clone(),
+                images: i.images.clone(),
                 stream,
                 ctx: i.ctx.clone(),
                 ordinal: i.ordinal,
@@ -53,21 +55,38 @@ impl CudaBackend {
 
     /// Records what `f` queues into a graph instead of running it. Fails on the legacy default
     /// stream, and when `f` does anything capture forbids (a host transfer from pageable memory, a
-    /// synchronisation, freeing memory allocated before the capture).
+    /// synchronisation, freeing memory allocated before the capture). A panic inside the capture
+    /// (cudarc unwraps in some of its clone and drop paths, which capture can make fail) is caught
+    /// and returned as [`Error::Cuda`] with the panic's message, after the capture was ended.
     pub fn capture<T>(&self, f: impl FnOnce(&Self) -> Result<T>) -> Result<(StepGraph, T)> {
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let caught = |what: &str, p: Box<dyn std::any::Any + Send>| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Error::Cuda(format!("panic {what}: {msg}"))
+        };
         let s = &self.inner.stream;
         s.synchronize().map_err(cuda_err)?;
         s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(|e| Error::Cuda(format!("cannot begin stream capture: {e}")))?;
-        let out = f(self);
+        let out = catch_unwind(AssertUnwindSafe(|| f(self)))
+            .unwrap_or_else(|p| Err(caught("inside stream capture", p)));
         // End the capture whatever happened, so the stream is usable again.
-        let ended = s
-            .end_capture(CUgraphInstantiate_flags::CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH);
+        let ended = catch_unwind(AssertUnwindSafe(|| {
+            s.end_capture(CUgraphInstantiate_flags::CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH)
+        }))
+        .map_err(|p| caught("ending stream capture", p));
+        // The closure's own failure first: it is usually why ending the capture failed too.
         let out = out?;
-        let graph = ended
+        let graph = ended?
             .map_err(|e| Error::Cuda(format!("stream capture failed: {e}")))?
             .ok_or_else(|| Error::Cuda("stream capture recorded nothing".into()))?;
-        graph.upload().map_err(cuda_err)?;
+        catch_unwind(AssertUnwindSafe(|| graph.upload()))
+            .map_err(|p| caught("uploading the graph", p))?
+            .map_err(cuda_err)?;
         Ok((StepGraph { graph }, out))
     }
 }

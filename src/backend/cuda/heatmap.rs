@@ -1,13 +1,10 @@
 //! Launch wrappers for kernels/heatmap.cu: Gaussian ground-truth heatmaps (*flat*) and Eq. 1's
 //! landmark loss (*row*, one block per sample) followed by `sum_scaled_f32` for the batch mean.
 
-use cudarc::driver::PushKernelArg;
-
-use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use super::{launch_cfg, to_int, CudaBackend};
+use crate::backend::kernel_abi::launch as k;
 use crate::backend::{check, Tensor};
 use crate::error::Result;
-
-const FAMILY: &str = "heatmap";
 
 pub fn heatmap_targets(
     be: &CudaBackend,
@@ -24,19 +21,20 @@ pub fn heatmap_targets(
     if total > 0 {
         let [batch_i, k_i, grid_i] = [batch, k, grid].map(|v| v as i32);
         let sigma = sigma as f32;
-        let f = be.function(FAMILY, "heatmap_targets_f32")?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut out)
-            .arg(&coords.buf)
-            .arg(&vis.buf)
-            .arg(&batch_i)
-            .arg(&k_i)
-            .arg(&grid_i)
-            .arg(&sigma);
-        // SAFETY: heatmap_targets_f32(float* out, const float* coords, const float* vis, int
-        // batch, int k, int grid, float sigma); out holds batch·k·grid² floats, coords batch·2k
-        // and vis batch·k (checked).
-        unsafe { l.launch(launch_cfg::flat(batch * k * g2)) }.map_err(cuda_err)?;
+        // SAFETY: out holds batch·k·grid² floats, coords batch·2k and vis batch·k (checked).
+        unsafe {
+            k::heatmap_targets_f32(
+                be,
+                launch_cfg::flat(batch * k * g2),
+                &mut out,
+                &coords.buf,
+                &vis.buf,
+                batch_i,
+                k_i,
+                grid_i,
+                sigma,
+            )
+        }?;
     }
     Ok(Tensor::from_parts(out, batch, k * g2))
 }
@@ -53,21 +51,22 @@ pub fn heatmap_loss(
     let mut loss_rows = be.alloc_out(batch)?;
     let mut grad = be.alloc_out(pred.len())?;
     let [batch_i, k_i, per_i] = [batch, k, per].map(|v| v as i32);
-    let f = be.function(FAMILY, "heatmap_loss_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut loss_rows)
-        .arg(&mut grad)
-        .arg(&pred.buf)
-        .arg(&target.buf)
-        .arg(&vis.buf)
-        .arg(&batch_i)
-        .arg(&k_i)
-        .arg(&per_i);
-    // SAFETY: heatmap_loss_f32(float* loss_rows, float* grad, const float* pred, const float*
-    // target, const float* vis, int batch, int k, int grid2); loss_rows holds batch floats, grad,
-    // pred and target batch·k·grid2 (checked), vis batch·k. With k = 0 the kernel only writes
-    // zero losses.
-    unsafe { l.launch(launch_cfg::row(batch, pred.cols)) }.map_err(cuda_err)?;
+    // SAFETY: loss_rows holds batch floats, grad, pred and target batch·k·grid2 (checked), vis
+    // batch·k. With k = 0 the kernel only writes zero losses.
+    unsafe {
+        k::heatmap_loss_f32(
+            be,
+            launch_cfg::row(batch, pred.cols),
+            &mut loss_rows,
+            &mut grad,
+            &pred.buf,
+            &target.buf,
+            &vis.buf,
+            batch_i,
+            k_i,
+            per_i,
+        )
+    }?;
     let loss = be.sum_scaled(&loss_rows, batch, 1.0 / batch as f64)?;
     Ok((loss, Tensor::from_parts(grad, batch, pred.cols)))
 }

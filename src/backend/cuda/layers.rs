@@ -1,13 +1,10 @@
 //! Launch wrappers for kernels/layers.cu: bias + activation and its backward, column sums,
 //! BatchNorm1d (training forward, inference forward, backward).
 
-use cudarc::driver::PushKernelArg;
-
-use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use super::{launch_cfg, to_int, CudaBackend};
+use crate::backend::kernel_abi::launch as k;
 use crate::backend::{check, Activation, BnCache, Tensor};
 use crate::error::Result;
-
-const FAMILY: &str = "layers";
 
 /// The kernels' `act` code and slope, for an activation [`check::activation`] accepted.
 fn act_code(act: Activation) -> (i32, f32) {
@@ -32,19 +29,20 @@ pub fn bias_act_fwd(
     let mut y = be.alloc_out(n)?;
     if n > 0 {
         let (rows, cols) = (x.rows as i32, x.cols as i32);
-        let null: u64 = 0;
-        let f = be.function(FAMILY, "bias_act_fwd_f32")?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut y).arg(&x.buf);
-        match bias {
-            Some(b) => l.arg(&b.buf),
-            None => l.arg(&null),
-        };
-        l.arg(&rows).arg(&cols).arg(&code).arg(&alpha);
-        // SAFETY: bias_act_fwd_f32(float* y, const float* x, const float* bias, int rows, int
-        // cols, int act, float alpha); y and x hold rows·cols floats, bias is null or 1 × cols
-        // (checked).
-        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+        // SAFETY: y and x hold rows·cols floats, bias is null or 1 × cols (checked).
+        unsafe {
+            k::bias_act_fwd_f32(
+                be,
+                launch_cfg::flat(n),
+                &mut y,
+                &x.buf,
+                bias.map(|b| &b.buf),
+                rows,
+                cols,
+                code,
+                alpha,
+            )
+        }?;
     }
     Ok(Tensor::from_parts(y, x.rows, x.cols))
 }
@@ -62,17 +60,19 @@ pub fn act_bwd(
     let n_i = to_int(OP, "y", n)?;
     let mut dx = be.alloc_out(n)?;
     if n > 0 {
-        let f = be.function(FAMILY, "act_bwd_f32")?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut dx)
-            .arg(&y.buf)
-            .arg(&dy.buf)
-            .arg(&n_i)
-            .arg(&code)
-            .arg(&alpha);
-        // SAFETY: act_bwd_f32(float* dx, const float* y, const float* dy, int n, int act, float
-        // alpha); all three hold n floats (same shape checked).
-        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+        // SAFETY: all three hold n floats (same shape checked).
+        unsafe {
+            k::act_bwd_f32(
+                be,
+                launch_cfg::flat(n),
+                &mut dx,
+                &y.buf,
+                &dy.buf,
+                n_i,
+                code,
+                alpha,
+            )
+        }?;
     }
     Ok(Tensor::from_parts(dx, y.rows, y.cols))
 }
@@ -85,12 +85,9 @@ pub fn col_sum(be: &CudaBackend, x: &Tensor<CudaBackend>) -> Result<Tensor<CudaB
     }
     let mut out = be.alloc_out(x.cols)?;
     let (rows, cols) = (x.rows as i32, x.cols as i32);
-    let f = be.function(FAMILY, "col_sum_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut out).arg(&x.buf).arg(&rows).arg(&cols);
-    // SAFETY: col_sum_f32(float* out, const float* x, int rows, int cols); out holds cols floats,
-    // x rows·cols; the col shape (blockDim (32, 8)) the kernel's shared memory is sized for.
-    unsafe { l.launch(launch_cfg::col(x.cols)) }.map_err(cuda_err)?;
+    // SAFETY: out holds cols floats, x rows·cols; the col shape (blockDim (32, 8)) the kernel's
+    // shared memory is sized for.
+    unsafe { k::col_sum_f32(be, launch_cfg::col(x.cols), &mut out, &x.buf, rows, cols) }?;
     Ok(Tensor::from_parts(out, 1, x.cols))
 }
 
@@ -114,25 +111,26 @@ pub fn batchnorm_fwd_train(
     if c > 0 {
         let (rows, cols) = (b as i32, c as i32);
         let (momentum, eps) = (momentum as f32, eps as f32);
-        let f = be.function(FAMILY, "bn_fwd_train_f32")?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut y)
-            .arg(&mut xhat)
-            .arg(&mut inv_std)
-            .arg(&mut running_mean.buf)
-            .arg(&mut running_var.buf)
-            .arg(&x.buf)
-            .arg(&gamma.buf)
-            .arg(&beta.buf)
-            .arg(&rows)
-            .arg(&cols)
-            .arg(&momentum)
-            .arg(&eps);
-        // SAFETY: bn_fwd_train_f32(float* y, float* xhat, float* inv_std, float* running_mean,
-        // float* running_var, const float* x, const float* gamma, const float* beta, int rows,
-        // int cols, float momentum, float eps); y, xhat and x hold rows·cols floats, the other five
-        // cols (checked); rows ≥ 2; col shape as the kernel's shared memory assumes.
-        unsafe { l.launch(launch_cfg::col(c)) }.map_err(cuda_err)?;
+        // SAFETY: y, xhat and x hold rows·cols floats, the other five cols (checked); rows ≥ 2;
+        // col shape as the kernel's shared memory assumes.
+        unsafe {
+            k::bn_fwd_train_f32(
+                be,
+                launch_cfg::col(c),
+                &mut y,
+                &mut xhat,
+                &mut inv_std,
+                &mut running_mean.buf,
+                &mut running_var.buf,
+                &x.buf,
+                &gamma.buf,
+                &beta.buf,
+                rows,
+                cols,
+                momentum,
+                eps,
+            )
+        }?;
     }
     Ok((
         Tensor::from_parts(y, b, c),
@@ -159,21 +157,22 @@ pub fn batchnorm_fwd_infer(
     let mut y = be.alloc_out(n)?;
     if n > 0 {
         let (rows, cols, eps) = (x.rows as i32, x.cols as i32, eps as f32);
-        let f = be.function(FAMILY, "bn_fwd_infer_f32")?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut y)
-            .arg(&x.buf)
-            .arg(&gamma.buf)
-            .arg(&beta.buf)
-            .arg(&running_mean.buf)
-            .arg(&running_var.buf)
-            .arg(&rows)
-            .arg(&cols)
-            .arg(&eps);
-        // SAFETY: bn_fwd_infer_f32(float* y, const float* x, const float* gamma, const float*
-        // beta, const float* running_mean, const float* running_var, int rows, int cols, float
-        // eps); y and x hold rows·cols floats, the four parameters cols each (checked).
-        unsafe { l.launch(launch_cfg::flat(n)) }.map_err(cuda_err)?;
+        // SAFETY: y and x hold rows·cols floats, the four parameters cols each (checked).
+        unsafe {
+            k::bn_fwd_infer_f32(
+                be,
+                launch_cfg::flat(n),
+                &mut y,
+                &x.buf,
+                &gamma.buf,
+                &beta.buf,
+                &running_mean.buf,
+                &running_var.buf,
+                rows,
+                cols,
+                eps,
+            )
+        }?;
     }
     Ok(Tensor::from_parts(y, x.rows, x.cols))
 }
@@ -202,21 +201,22 @@ pub fn batchnorm_bwd(
     let mut dgamma = be.alloc_out(c)?;
     let mut dbeta = be.alloc_out(c)?;
     let (rows, cols) = (b as i32, c as i32);
-    let f = be.function(FAMILY, "bn_bwd_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut dx)
-        .arg(&mut dgamma)
-        .arg(&mut dbeta)
-        .arg(&dy.buf)
-        .arg(&cache.xhat.buf)
-        .arg(&cache.inv_std.buf)
-        .arg(&gamma.buf)
-        .arg(&rows)
-        .arg(&cols);
-    // SAFETY: bn_bwd_f32(float* dx, float* dgamma, float* dbeta, const float* dy, const float*
-    // xhat, const float* inv_std, const float* gamma, int rows, int cols); dx, dy and xhat hold
-    // rows·cols floats, the other four cols (checked); col shape.
-    unsafe { l.launch(launch_cfg::col(c)) }.map_err(cuda_err)?;
+    // SAFETY: dx, dy and xhat hold rows·cols floats, the other four cols (checked); col shape.
+    unsafe {
+        k::bn_bwd_f32(
+            be,
+            launch_cfg::col(c),
+            &mut dx,
+            &mut dgamma,
+            &mut dbeta,
+            &dy.buf,
+            &cache.xhat.buf,
+            &cache.inv_std.buf,
+            &gamma.buf,
+            rows,
+            cols,
+        )
+    }?;
     Ok((
         Tensor::from_parts(dx, b, c),
         Tensor::from_parts(dgamma, 1, c),

@@ -2,13 +2,10 @@
 //! focal, LDAM; one kernel, switched by `kind`) and the visibility BCE. Each loss is one *row*
 //! launch writing per-row losses and the gradient, then `sum_scaled_f32` for the batch mean.
 
-use cudarc::driver::PushKernelArg;
-
-use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use super::{launch_cfg, to_int, CudaBackend};
+use crate::backend::kernel_abi::launch as k;
 use crate::backend::{check, ClassLoss, Indices, Tensor};
 use crate::error::Result;
-
-const FAMILY: &str = "losses";
 
 type LossGrad = (Tensor<CudaBackend>, Tensor<CudaBackend>);
 
@@ -18,12 +15,17 @@ pub fn softmax_rows(be: &CudaBackend, x: &Tensor<CudaBackend>) -> Result<Tensor<
     let mut y = be.alloc_out(x.len())?;
     if n > 0 {
         let [rows, cols] = [x.rows, x.cols].map(|v| v as i32);
-        let f = be.function(FAMILY, "softmax_rows_f32")?;
-        let mut l = be.stream().launch_builder(&f);
-        l.arg(&mut y).arg(&x.buf).arg(&rows).arg(&cols);
-        // SAFETY: softmax_rows_f32(float* y, const float* x, int rows, int cols); both hold
-        // rows·cols floats; one block per row of a multiple of 32 threads.
-        unsafe { l.launch(launch_cfg::row(x.rows, x.cols)) }.map_err(cuda_err)?;
+        // SAFETY: both hold rows·cols floats; one block per row of a multiple of 32 threads.
+        unsafe {
+            k::softmax_rows_f32(
+                be,
+                launch_cfg::row(x.rows, x.cols),
+                &mut y,
+                &x.buf,
+                rows,
+                cols,
+            )
+        }?;
     }
     Ok(Tensor::from_parts(y, x.rows, x.cols))
 }
@@ -48,23 +50,25 @@ pub fn class_loss(
     let mut loss_rows = be.alloc_out(b)?;
     let mut grad = be.alloc_out(b * n)?;
     let [rows_i, cols_i] = [b, n].map(|v| v as i32);
-    let null: u64 = 0;
-    let f = be.function(FAMILY, "class_loss_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut loss_rows)
-        .arg(&mut grad)
-        .arg(&logits.buf)
-        .arg(labels.buf.slice.as_ref());
-    match margins {
-        Some(m) => l.arg(&m.buf),
-        None => l.arg(&null),
-    };
-    l.arg(&rows_i).arg(&cols_i).arg(&kind).arg(&gamma).arg(&s);
-    // SAFETY: class_loss_f32(float* loss_rows, float* dlogits, const float* logits, const
-    // unsigned* labels, const float* margins, int rows, int cols, int kind, float gamma, float s);
-    // loss_rows holds b floats, dlogits and logits b·n, labels b values below n (checked), margins
-    // 1 × n for LDAM (checked) and null otherwise, which the kernel then never reads.
-    unsafe { l.launch(launch_cfg::row(b, n)) }.map_err(cuda_err)?;
+    // SAFETY: loss_rows holds b floats, dlogits and logits b·n, labels b values below n
+    // (checked), margins 1 × n for LDAM (checked) and null otherwise, which the kernel then never
+    // reads.
+    unsafe {
+        k::class_loss_f32(
+            be,
+            launch_cfg::row(b, n),
+            &mut loss_rows,
+            &mut grad,
+            &logits.buf,
+            &labels.buf.slice,
+            margins.map(|m| &m.buf),
+            rows_i,
+            cols_i,
+            kind,
+            gamma,
+            s,
+        )
+    }?;
     let loss = be.sum_scaled(&loss_rows, b, 1.0 / b as f64)?;
     Ok((loss, Tensor::from_parts(grad, b, n)))
 }
@@ -80,17 +84,19 @@ pub fn bce_logits(
     let mut loss_rows = be.alloc_out(b)?;
     let mut grad = be.alloc_out(b * n)?;
     let [rows_i, cols_i] = [b, n].map(|v| v as i32);
-    let f = be.function(FAMILY, "bce_logits_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut loss_rows)
-        .arg(&mut grad)
-        .arg(&logits.buf)
-        .arg(&targets.buf)
-        .arg(&rows_i)
-        .arg(&cols_i);
-    // SAFETY: bce_logits_f32(float* loss_rows, float* grad, const float* logits, const float*
-    // targets, int rows, int cols); loss_rows holds b floats, the others b·n (same shape checked).
-    unsafe { l.launch(launch_cfg::row(b, n)) }.map_err(cuda_err)?;
+    // SAFETY: loss_rows holds b floats, the others b·n (same shape checked).
+    unsafe {
+        k::bce_logits_f32(
+            be,
+            launch_cfg::row(b, n),
+            &mut loss_rows,
+            &mut grad,
+            &logits.buf,
+            &targets.buf,
+            rows_i,
+            cols_i,
+        )
+    }?;
     let loss = be.sum_scaled(&loss_rows, b, 1.0 / b as f64)?;
     Ok((loss, Tensor::from_parts(grad, b, n)))
 }

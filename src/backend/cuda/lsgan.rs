@@ -2,13 +2,10 @@
 //! generator's loss of Eq. 4 fused with the softmax of Q's logits (*row*), each followed by
 //! `sum_scaled_f32` for the batch mean.
 
-use cudarc::driver::PushKernelArg;
-
-use super::{cuda_err, launch_cfg, to_int, CudaBackend};
+use super::{launch_cfg, to_int, CudaBackend};
+use crate::backend::kernel_abi::launch as k;
 use crate::backend::{check, GenLossOut, Indices, Tensor};
 use crate::error::Result;
-
-const FAMILY: &str = "lsgan";
 
 /// `B` of a `B × 1` discriminator output, as the kernels' `int`.
 fn batch_of(op: &'static str, d_out: &Tensor<CudaBackend>) -> Result<usize> {
@@ -27,16 +24,18 @@ pub fn lsgan_d_loss(
     let mut loss_rows = be.alloc_out(batch)?;
     let mut grad = be.alloc_out(batch)?;
     let (target, n) = (target as f32, batch as i32);
-    let f = be.function(FAMILY, "lsgan_d_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut loss_rows)
-        .arg(&mut grad)
-        .arg(&d_out.buf)
-        .arg(&target)
-        .arg(&n);
-    // SAFETY: lsgan_d_f32(float* loss_rows, float* grad, const float* d_out, float target, int n);
-    // all three hold n = B floats.
-    unsafe { l.launch(launch_cfg::flat(batch)) }.map_err(cuda_err)?;
+    // SAFETY: all three hold n = B floats.
+    unsafe {
+        k::lsgan_d_f32(
+            be,
+            launch_cfg::flat(batch),
+            &mut loss_rows,
+            &mut grad,
+            &d_out.buf,
+            target,
+            n,
+        )
+    }?;
     let loss = be.sum_scaled(&loss_rows, batch, 1.0 / batch as f64)?;
     Ok((loss, Tensor::from_parts(grad, batch, 1)))
 }
@@ -59,23 +58,24 @@ pub fn lsgan_g_loss(
     let mut d_d = be.alloc_out(batch)?;
     let [rows_i, classes_i, majority_i] = [batch, classes, majority].map(|v| v as i32);
     let lambda = lambda as f32;
-    let f = be.function(FAMILY, "lsgan_g_f32")?;
-    let mut l = be.stream().launch_builder(&f);
-    l.arg(&mut loss_rows)
-        .arg(&mut d_q)
-        .arg(&mut d_d)
-        .arg(&q_logits.buf)
-        .arg(&d_out.buf)
-        .arg(labels.buf.slice.as_ref())
-        .arg(&rows_i)
-        .arg(&classes_i)
-        .arg(&majority_i)
-        .arg(&lambda);
-    // SAFETY: lsgan_g_f32(float* loss_rows, float* d_q_logits, float* d_d_out, const float*
-    // q_logits, const float* d_out, const unsigned* labels, int rows, int classes, int majority,
-    // float lambda); loss_rows, d_d_out, d_out hold B floats, the logits B·classes, the labels B
-    // values below classes (checked).
-    unsafe { l.launch(launch_cfg::row(batch, classes)) }.map_err(cuda_err)?;
+    // SAFETY: loss_rows, d_d_out, d_out hold B floats, the logits B·classes, the labels B values
+    // below classes (checked).
+    unsafe {
+        k::lsgan_g_f32(
+            be,
+            launch_cfg::row(batch, classes),
+            &mut loss_rows,
+            &mut d_q,
+            &mut d_d,
+            &q_logits.buf,
+            &d_out.buf,
+            &labels.buf.slice,
+            rows_i,
+            classes_i,
+            majority_i,
+            lambda,
+        )
+    }?;
     let loss = be.sum_scaled(&loss_rows, batch, 1.0 / batch as f64)?;
     Ok(GenLossOut {
         loss,

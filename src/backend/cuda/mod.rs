@@ -12,6 +12,7 @@
 
 pub mod adam;
 pub mod convex;
+pub mod diagnostics;
 pub mod elementwise;
 pub mod graph;
 pub mod heatmap;
@@ -20,9 +21,9 @@ pub mod losses;
 pub mod lsgan;
 pub mod matmul;
 pub mod nvrtc;
+pub mod probe;
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use cudarc::driver::sys::CUresult;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError};
 use cudarc::nvrtc::Ptx;
 
+use super::kernel_abi::{KernelId, SIGNATURES};
 use super::{
     check, kernel_src, Activation, AdamHyper, Backend, BnCache, ClassLoss, ConvexOut, DictTensor,
     GenLossOut, HostRows, Indices, Tensor,
@@ -147,11 +149,46 @@ pub enum DevDict {
     F16(CudaSlice<u16>),
 }
 
-/// Fields drop in declaration order: the cuBLAS handle and the modules before the stream and the
-/// context they belong to.
+/// How a kernel family's module was loaded: machine code for the device, or PTX that the driver
+/// JIT-compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModuleImage {
+    /// A cubin for this real architecture (`sm_90`); `cached` when it came from the disk cache.
+    Cubin { sm: String, cached: bool },
+    /// PTX for this virtual architecture (`compute_90`), and why no cubin was used.
+    Ptx {
+        arch: String,
+        cached: bool,
+        why_not_cubin: String,
+    },
+}
+
+impl std::fmt::Display for ModuleImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let from = |cached: bool| if cached { "cache" } else { "NVRTC" };
+        match self {
+            ModuleImage::Cubin { sm, cached } => write!(f, "cubin {sm} (from {})", from(*cached)),
+            ModuleImage::Ptx {
+                arch,
+                cached,
+                why_not_cubin,
+            } => write!(
+                f,
+                "PTX {arch} JIT-compiled by the driver (from {}; no cubin: {why_not_cubin})",
+                from(*cached)
+            ),
+        }
+    }
+}
+
+/// Fields drop in declaration order: the cuBLAS handle, the functions and the modules before the
+/// stream and the context they belong to.
 struct Inner {
     blas: CudaBlas,
+    /// Every entry point of [`SIGNATURES`], resolved once at start-up, indexed by [`KernelId`].
+    functions: Arc<Vec<CudaFunction>>,
     modules: HashMap<&'static str, Arc<CudaModule>>,
+    images: Vec<(&'static str, ModuleImage)>,
     stream: Arc<CudaStream>,
     ctx: Arc<CudaContext>,
     ordinal: usize,
@@ -174,47 +211,19 @@ impl std::fmt::Debug for CudaBackend {
 
 /// The Linux file names cudarc tries for `lib` (it also tries Windows-style names, left out here).
 pub fn lib_candidates(lib: &str) -> String {
-    let mut names: Vec<String> = cudarc::get_lib_name_candidates(lib)
-        .into_iter()
-        .filter(|n| n.starts_with(&format!("lib{lib}.so")))
-        .collect();
-    names.dedup();
-    names.join(", ")
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
+    probe::candidates(lib).join(", ")
 }
 
 impl CudaBackend {
-    /// Opens device `ordinal`: checks that libcuda and libcublas can be loaded, creates the context,
-    /// stream and cuBLAS handle, and loads every kernel family (cached PTX, else NVRTC).
+    /// Opens device `ordinal`: probes libcuda and libcublas (every function this backend calls must
+    /// be there), creates the context, stream and cuBLAS handle, loads every kernel family (cubin
+    /// for the device, else PTX; cached, else NVRTC) and resolves every entry point. Any failure,
+    /// a panic inside cudarc included, is an [`Error::Cuda`] saying what was missing.
     pub fn new(ordinal: usize) -> Result<Self> {
-        // SAFETY: only tries to dlopen the candidate library names; nothing is called in them.
-        if !unsafe { cudarc::driver::sys::is_culib_present() } {
-            return Err(Error::Cuda(format!(
-                "no CUDA driver found (libcuda.so): none of {} loads; is an NVIDIA driver \
-                 installed and its library directory on LD_LIBRARY_PATH?",
-                lib_candidates("cuda")
-            )));
-        }
-        // SAFETY: as above.
-        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
-            return Err(Error::Cuda(format!(
-                "cuBLAS not found (libcublas.so): none of {} loads; put its directory on \
-                 LD_LIBRARY_PATH",
-                lib_candidates("cublas")
-            )));
-        }
-        // cudarc panics when a symbol is missing from an older library; report that as an error.
-        std::panic::catch_unwind(AssertUnwindSafe(|| Self::init(ordinal))).unwrap_or_else(|p| {
-            Err(Error::Cuda(format!(
-                "CUDA initialisation of device {ordinal} failed: {}",
-                panic_message(p.as_ref())
-            )))
+        probe::driver()?;
+        probe::cublas()?;
+        probe::guarded(&format!("CUDA initialisation of device {ordinal}"), || {
+            Self::init(ordinal)
         })
     }
 
@@ -233,13 +242,36 @@ impl CudaBackend {
         // tolerance of SPEC §7 needs; the handle is left in that mode.
         let blas = CudaBlas::new(stream.clone()).map_err(cuda_err)?;
         let mut modules = HashMap::new();
+        let mut images = Vec::new();
+        let sm = nvrtc::sm_for(cc);
         for (family, source) in kernel_src::families() {
-            modules.insert(family, load_family(&ctx, family, source, &arch)?);
+            let (module, image) = load_family(&ctx, family, source, &sm, &arch)?;
+            modules.insert(family, module);
+            images.push((family, image));
         }
+        let functions = SIGNATURES
+            .iter()
+            .map(|sig| {
+                let module = modules.get(sig.family).ok_or_else(|| {
+                    Error::Cuda(format!(
+                        "kernel {} is declared for kernels/{}.cu, which was not embedded",
+                        sig.name, sig.family
+                    ))
+                })?;
+                module.load_function(sig.name).map_err(|e| {
+                    Error::Cuda(format!(
+                        "kernel {} in kernels/{}.cu: {e}",
+                        sig.name, sig.family
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(CudaBackend {
             inner: Arc::new(Inner {
                 blas,
+                functions: Arc::new(functions),
                 modules,
+                images,
                 stream,
                 ctx,
                 ordinal,
@@ -248,6 +280,17 @@ impl CudaBackend {
                 poison: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// How each kernel family was loaded (cubin or PTX), for diagnostics.
+    pub fn module_images(&self) -> &[(&'static str, ModuleImage)] {
+        &self.inner.images
+    }
+
+    /// The resolved function of an entry point (the typed launchers of
+    /// [`kernel_abi::launch`](crate::backend::kernel_abi::launch) use it).
+    pub fn kernel(&self, id: KernelId) -> &CudaFunction {
+        &self.inner.functions[id as usize]
     }
 
     /// The stream every op is queued on.
@@ -266,18 +309,6 @@ impl CudaBackend {
     }
     pub fn device_name(&self) -> &str {
         &self.inner.device
-    }
-
-    /// Entry point `name` of `kernels/<family>.cu`.
-    pub fn function(&self, family: &str, name: &str) -> Result<CudaFunction> {
-        let module = self.inner.modules.get(family).ok_or_else(|| {
-            Error::Cuda(format!(
-                "no kernel family {family:?}: kernels/{family}.cu was not embedded"
-            ))
-        })?;
-        module
-            .load_function(name)
-            .map_err(|e| Error::Cuda(format!("kernel {name} in kernels/{family}.cu: {e}")))
     }
 
     /// `n` zeros (at least one element is allocated: CUDA refuses empty allocations).
@@ -345,23 +376,46 @@ impl CudaBackend {
     }
 }
 
-/// Loads one family: cached PTX when there is some, else compiled with NVRTC. PTX cached by a
-/// newer NVRTC than this driver can JIT is recompiled with the local NVRTC when there is one.
+/// Loads one family: a cubin for the device's real architecture `sm` (cached, else NVRTC), else
+/// PTX for `arch` (cached, else NVRTC; PTX cached by a newer NVRTC than this driver can JIT is
+/// recompiled with the local NVRTC when there is one). Says which it loaded.
 fn load_family(
     ctx: &Arc<CudaContext>,
     family: &str,
     source: &str,
+    sm: &str,
     arch: &str,
-) -> Result<Arc<CudaModule>> {
+) -> Result<(Arc<CudaModule>, ModuleImage)> {
     let file = format!("{family}.cu");
+    let why_not_cubin = match nvrtc::cubin_for(&file, source, sm) {
+        Ok((cubin, cached)) => match ctx.load_module(Ptx::from_binary(cubin)) {
+            Ok(m) => {
+                let image = ModuleImage::Cubin {
+                    sm: sm.to_string(),
+                    cached,
+                };
+                return Ok((m, image));
+            }
+            Err(e) => format!("the {sm} cubin did not load ({e})"),
+        },
+        Err(e) => e.to_string().lines().next().unwrap_or("").to_string(),
+    };
+    tracing::info!("kernels/{file}: no cubin for {sm} ({why_not_cubin}); loading PTX");
     let (ptx, cached) = nvrtc::ptx_for(&file, source, arch)?;
+    let image = |cached| ModuleImage::Ptx {
+        arch: arch.to_string(),
+        cached,
+        why_not_cubin: why_not_cubin.clone(),
+    };
     match ctx.load_module(Ptx::from_src(ptx)) {
-        Ok(m) => Ok(m),
+        Ok(m) => Ok((m, image(cached))),
         Err(e) if cached && nvrtc::available().is_ok() => {
             tracing::info!("cached PTX for kernels/{file} did not load ({e}); recompiling");
             let ptx = nvrtc::compile_and_cache(&file, source, arch)?;
-            ctx.load_module(Ptx::from_src(ptx))
-                .map_err(|e| Error::Cuda(format!("loading kernels/{file} for {arch}: {e}")))
+            let m = ctx
+                .load_module(Ptx::from_src(ptx))
+                .map_err(|e| Error::Cuda(format!("loading kernels/{file} for {arch}: {e}")))?;
+            Ok((m, image(false)))
         }
         Err(e) => Err(Error::Cuda(format!(
             "loading kernels/{file} for {arch}: {e}"

@@ -1,10 +1,13 @@
-//! Run-time compilation of the kernel families with NVRTC, and the on-disk PTX cache.
+//! Run-time compilation of the kernel families with NVRTC, and the on-disk cache of what it makes.
 //!
 //! Each `kernels/<family>.cu` is compiled on its own, with every `kernels/*.cuh` handed to NVRTC as
-//! an in-memory header (so `#include "common.cuh"` needs no file system). The PTX is cached under
-//! `$CONVEXGAN_PTX_CACHE`, else `$XDG_CACHE_HOME/convexgan/ptx`, else `$HOME/.cache/convexgan/ptx`,
-//! named by the SHA-256 of the source, the headers and the options. A cached PTX lets a machine
-//! without libnvrtc run the backend; `CONVEXGAN_PTX_CACHE=off` disables the cache.
+//! an in-memory header (so `#include "common.cuh"` needs no file system). For a device of compute
+//! capability X.Y the backend asks for machine code first (`sm_XY`, a cubin: no JIT by the
+//! driver, so a driver whose PTX JIT is older than this NVRTC still loads it) and keeps PTX for
+//! `compute_XY` as the fallback. Both are cached under `$CONVEXGAN_PTX_CACHE`, else
+//! `$XDG_CACHE_HOME/convexgan/ptx`, else `$HOME/.cache/convexgan/ptx`, named by the SHA-256 of the
+//! source, the headers and the options (`.cubin` or `.ptx`). A cached image lets a machine without
+//! libnvrtc run the backend; `CONVEXGAN_PTX_CACHE=off` disables the cache.
 
 use std::ffi::{c_char, CString};
 use std::io::Write as _;
@@ -18,7 +21,8 @@ use super::cuda_err;
 use crate::backend::kernel_src;
 use crate::error::{Error, Result};
 
-/// The NVRTC options every family is compiled with, for a virtual architecture like `compute_90`.
+/// The NVRTC options every family is compiled with, for a virtual architecture like `compute_90`
+/// (PTX) or a real one like `sm_90` (cubin).
 /// Precise division and square root stay on (NVRTC's defaults, spelled out so the cache key and the
 /// compile test see them): the tolerances of SPEC §7 leave no room for fast math.
 pub fn compile_options(arch: &str) -> Vec<String> {
@@ -31,45 +35,46 @@ pub fn compile_options(arch: &str) -> Vec<String> {
     ]
 }
 
-/// Whether libnvrtc can be loaded; the error says where it was looked for.
+/// Whether libnvrtc loads with every function this module calls; the error names the file and
+/// the missing functions, or where it was looked for.
 pub fn available() -> Result<()> {
-    // SAFETY: only tries to dlopen the candidate library names; nothing is called in it.
-    if unsafe { sys::is_culib_present() } {
-        Ok(())
-    } else {
-        Err(Error::Cuda(format!(
-            "NVRTC not found (libnvrtc.so): none of {} loads; put its directory on \
-             LD_LIBRARY_PATH",
-            super::lib_candidates("nvrtc")
-        )))
-    }
+    static PROBED: std::sync::OnceLock<std::result::Result<(), String>> =
+        std::sync::OnceLock::new();
+    PROBED
+        .get_or_init(|| super::probe::nvrtc().map(|_| ()).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(Error::Cuda)
 }
 
 /// NVRTC's `(major, minor)` version. Needs [`available`].
 pub fn version() -> Result<(i32, i32)> {
     available()?;
-    let (mut major, mut minor) = (0, 0);
-    // SAFETY: two valid out-pointers to i32.
-    unsafe { sys::nvrtcVersion(&mut major, &mut minor) }
-        .result()
-        .map_err(cuda_err)?;
-    Ok((major, minor))
+    super::probe::guarded("nvrtcVersion", || {
+        let (mut major, mut minor) = (0, 0);
+        // SAFETY: two valid out-pointers to i32.
+        unsafe { sys::nvrtcVersion(&mut major, &mut minor) }
+            .result()
+            .map_err(cuda_err)?;
+        Ok((major, minor))
+    })
 }
 
 /// The SM versions (e.g. 75, 80, 90) this NVRTC can target. Needs [`available`].
 pub fn supported_archs() -> Result<Vec<i32>> {
     available()?;
-    let mut n = 0;
-    // SAFETY: a valid out-pointer; then a buffer of exactly the size NVRTC reported.
-    unsafe { sys::nvrtcGetNumSupportedArchs(&mut n) }
-        .result()
-        .map_err(cuda_err)?;
-    let mut archs = vec![0i32; n.max(0) as usize];
-    // SAFETY: `archs` has room for the `n` entries NVRTC writes.
-    unsafe { sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) }
-        .result()
-        .map_err(cuda_err)?;
-    Ok(archs)
+    super::probe::guarded("nvrtcGetSupportedArchs", || {
+        let mut n = 0;
+        // SAFETY: a valid out-pointer; then a buffer of exactly the size NVRTC reported.
+        unsafe { sys::nvrtcGetNumSupportedArchs(&mut n) }
+            .result()
+            .map_err(cuda_err)?;
+        let mut archs = vec![0i32; n.max(0) as usize];
+        // SAFETY: `archs` has room for the `n` entries NVRTC writes.
+        unsafe { sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) }
+            .result()
+            .map_err(cuda_err)?;
+        Ok(archs)
+    })
 }
 
 /// The virtual architecture for a device of compute capability `cc`: `compute_XY`, lowered to the
@@ -81,6 +86,18 @@ pub fn arch_for(cc: (i32, i32)) -> String {
         .and_then(|archs| archs.into_iter().filter(|&a| a <= want).max())
         .unwrap_or(want);
     format!("compute_{pick}")
+}
+
+/// The real architecture `sm_XY` of a device of compute capability `cc`, whose machine code
+/// (cubin) runs there without the driver's JIT.
+pub fn sm_for(cc: (i32, i32)) -> String {
+    format!("sm_{}{}", cc.0, cc.1)
+}
+
+/// Whether `arch` names a real architecture (`sm_90`: a cubin) rather than a virtual one
+/// (`compute_90`: PTX).
+pub fn is_real_arch(arch: &str) -> bool {
+    arch.starts_with("sm_")
 }
 
 /// Destroys the program when compilation ends, on every path.
@@ -103,11 +120,37 @@ pub struct Compiled {
     pub log: String,
 }
 
-/// Compiles `source` (the file `file`, e.g. `layers.cu`) to PTX for `arch` with
-/// [`compile_options`], the embedded headers available to `#include "<name>.cuh"`. A compile
-/// error carries NVRTC's log.
+/// Compiles `source` (the file `file`, e.g. `layers.cu`) to PTX for the virtual architecture
+/// `arch` with [`compile_options`], the embedded headers available to `#include "<name>.cuh"`. A
+/// compile error carries NVRTC's log.
 pub fn compile(file: &str, source: &str, arch: &str) -> Result<Compiled> {
+    let (image, log) = compile_image(file, source, arch)?;
+    Ok(Compiled {
+        ptx: String::from_utf8_lossy(&image).into_owned(),
+        log,
+    })
+}
+
+/// Compiles to machine code (a cubin) for the real architecture `sm` (e.g. `sm_90`). Returns the
+/// cubin and NVRTC's log.
+pub fn compile_cubin(file: &str, source: &str, sm: &str) -> Result<(Vec<u8>, String)> {
+    if !is_real_arch(sm) {
+        return Err(Error::Cuda(format!(
+            "a cubin needs a real architecture like sm_90, not {sm}"
+        )));
+    }
+    compile_image(file, source, sm)
+}
+
+/// PTX text (NUL stripped) for a virtual `arch`, cubin bytes for a real one; and the log.
+fn compile_image(file: &str, source: &str, arch: &str) -> Result<(Vec<u8>, String)> {
     available()?;
+    super::probe::guarded(&format!("NVRTC compiling kernels/{file}"), || {
+        compile_unguarded(file, source, arch)
+    })
+}
+
+fn compile_unguarded(file: &str, source: &str, arch: &str) -> Result<(Vec<u8>, String)> {
     let src = cstring(file, source)?;
     let name = cstring("file name", file)?;
     let headers: Vec<(CString, CString)> = kernel_src::headers()
@@ -147,12 +190,23 @@ pub fn compile(file: &str, source: &str, arch: &str) -> Result<Compiled> {
             "NVRTC failed to compile kernels/{file} for {arch} ({e}):\n{log}"
         )));
     }
+    let log = log.trim().to_string();
+    if is_real_arch(arch) {
+        let mut size = 0usize;
+        // SAFETY: `prog.0` compiled for a real architecture, so it has a cubin of this size.
+        unsafe { sys::nvrtcGetCUBINSize(prog.0, &mut size) }
+            .result()
+            .map_err(cuda_err)?;
+        let mut cubin = vec![0u8; size];
+        // SAFETY: `cubin` has room for the `size` bytes NVRTC writes.
+        unsafe { sys::nvrtcGetCUBIN(prog.0, cubin.as_mut_ptr() as *mut c_char) }
+            .result()
+            .map_err(cuda_err)?;
+        return Ok((cubin, log));
+    }
     // SAFETY: the program compiled successfully, so it has PTX.
     let ptx = unsafe { result::get_ptx(prog.0) }.map_err(cuda_err)?;
-    Ok(Compiled {
-        ptx: c_chars_to_string(&ptx),
-        log: log.trim().to_string(),
-    })
+    Ok((c_chars_to_string(&ptx).into_bytes(), log))
 }
 
 fn c_chars_to_string(v: &[c_char]) -> String {
@@ -194,9 +248,34 @@ pub fn cache_key(file: &str, source: &str, arch: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The cached PTX file for this family and architecture (it may not exist).
+/// The cached image for this family and architecture (it may not exist): `<key>.ptx` for a
+/// virtual architecture, `<key>.cubin` for a real one.
 pub fn cache_path(file: &str, source: &str, arch: &str) -> Option<PathBuf> {
-    cache_dir().map(|d| d.join(format!("{}.ptx", cache_key(file, source, arch))))
+    let ext = if is_real_arch(arch) { "cubin" } else { "ptx" };
+    cache_dir().map(|d| d.join(format!("{}.{ext}", cache_key(file, source, arch))))
+}
+
+/// The cubin for `sm` from the cache, else compiled now (and cached) when NVRTC is there.
+/// Returns the cubin and whether it came from the cache.
+pub fn cubin_for(file: &str, source: &str, sm: &str) -> Result<(Vec<u8>, bool)> {
+    if let Some(path) = cache_path(file, source, sm) {
+        if let Ok(bytes) = std::fs::read(&path) {
+            // An ELF image; anything else (a truncated or foreign file) is treated as absent.
+            if bytes.len() > 64 && bytes.starts_with(b"\x7fELF") {
+                return Ok((bytes, true));
+            }
+        }
+    }
+    let (cubin, log) = compile_cubin(file, source, sm)?;
+    if !log.is_empty() {
+        tracing::warn!("NVRTC warnings for kernels/{file} ({sm}):\n{log}");
+    }
+    if let Some(path) = cache_path(file, source, sm) {
+        if let Err(e) = write_atomic(&path, &cubin) {
+            tracing::debug!("cubin cache not written ({}): {e}", path.display());
+        }
+    }
+    Ok((cubin, false))
 }
 
 /// Cached PTX if present, else compiled now (and cached). Returns the PTX and whether it came
