@@ -25,8 +25,9 @@ mod support;
 mod gpu {
     use std::time::Instant;
 
+    use convexgan::backend::cuda::convex::ConvexKernel;
     use convexgan::backend::cuda::CudaBackend;
-    use convexgan::backend::Backend;
+    use convexgan::backend::prelude::*;
     use convexgan::train::phase2::Game;
     use convexgan::{Error, Result};
     use rand::{Rng, SeedableRng};
@@ -85,36 +86,77 @@ mod gpu {
         let df: Vec<f32> = (0..b * d).map(|_| rng.gen_range(-1.0..1.0)).collect();
         let df = be.upload_f32(&df, b, d)?;
         let (dt, ds) = (&fx.dev.texture, &fx.dev.shape);
-        let fwd = per_call(be, 200, || {
-            be.convex_combine_fwd(&logits, dt, ds, &rows).map(drop)
-        })?;
-        let conv = be.convex_combine_fwd(&logits, dt, ds, &rows)?;
-        let bwd = per_call(be, 200, || {
-            be.convex_combine_bwd(&conv.w, &df, &df, dt, ds, &rows)
-                .map(drop)
-        })?;
         let bytes = floor_bytes(size, &draw.rows_g);
         let gathered = (b * ns * 2 * d * 4) as f64;
         let floor_t = bytes / bw;
-        let short = format!(
-            "convex fwd {:.0}% bwd {:.0}% of floor",
-            100.0 * floor_t / fwd,
-            100.0 * floor_t / bwd
-        );
+        // Each version is checked against version 1 before it is timed (numbers before speed).
+        be.set_convex_kernel(ConvexKernel::V1);
+        let want = be.convex_combine_fwd(&logits, dt, ds, &rows)?;
+        let want_f = be.download(&want.f_t)?;
+        let want_g = be.download(&be.convex_combine_bwd(&want.w, &df, &df, dt, ds, &rows)?)?;
+        let mut cells = Vec::new();
+        let mut shorts = Vec::new();
+        for (version, tag) in [(ConvexKernel::V1, "v1"), (ConvexKernel::V2, "v2")] {
+            be.set_convex_kernel(version);
+            let got = be.convex_combine_fwd(&logits, dt, ds, &rows)?;
+            let f_err = max_rel(&be.download(&got.f_t)?, &want_f);
+            let g = be.convex_combine_bwd(&got.w, &df, &df, dt, ds, &rows)?;
+            let g_err = max_rel(&be.download(&g)?, &want_g);
+            if f_err > 1e-4 || g_err > 1e-4 {
+                be.set_convex_kernel(ConvexKernel::V1);
+                return Err(Error::Cuda(format!(
+                    "convex {tag} disagrees with v1: forward {f_err:.1e}, backward {g_err:.1e} relative"
+                )));
+            }
+            let fwd = per_call(be, 200, || {
+                be.convex_combine_fwd(&logits, dt, ds, &rows).map(drop)
+            })?;
+            let bwd = per_call(be, 200, || {
+                be.convex_combine_bwd(&got.w, &df, &df, dt, ds, &rows)
+                    .map(drop)
+            })?;
+            cells.push(format!(
+                "fwd {:.1} µs = {:.0}% · bwd {:.1} µs = {:.0}% ({:.0} / {:.0} GB/s)",
+                fwd * 1e6,
+                100.0 * floor_t / fwd,
+                bwd * 1e6,
+                100.0 * floor_t / bwd,
+                bytes / fwd / 1e9,
+                bytes / bwd / 1e9,
+            ));
+            shorts.push(format!(
+                "convex {tag} fwd {:.0}% bwd {:.0}%",
+                100.0 * floor_t / fwd,
+                100.0 * floor_t / bwd
+            ));
+        }
+        be.set_convex_kernel(ConvexKernel::from_env());
+        let short = format!("{} of floor", shorts.join(", "));
         let row = format!(
-            "| {} | {:.1} MB ({:.1} MB gathered) | {:.1} µs | fwd {:.1} µs = {:.0}% · bwd {:.1} µs = {:.0}% | fwd {:.0} GB/s · bwd {:.0} GB/s |",
+            "| {} | {:.1} MB ({:.1} MB gathered) | {:.1} µs | {} | {} |",
             size.name,
             bytes / 1e6,
             gathered / 1e6,
             floor_t * 1e6,
-            fwd * 1e6,
-            100.0 * floor_t / fwd,
-            bwd * 1e6,
-            100.0 * floor_t / bwd,
-            bytes / fwd / 1e9,
-            bytes / bwd / 1e9,
+            cells[0],
+            cells[1],
         );
         Ok((row, short))
+    }
+
+    /// Largest `|a − b| / max(|b|, 1e-3)` (a relative error that tolerates values near zero).
+    fn max_rel(a: &[f32], b: &[f32]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| ((x - y).abs() / y.abs().max(1e-3)) as f64)
+            .fold(
+                if a.len() == b.len() {
+                    0.0
+                } else {
+                    f64::INFINITY
+                },
+                f64::max,
+            )
     }
 
     fn max_abs_diff(be: &CudaBackend, a: &Game<CudaBackend>, b: &Game<CudaBackend>) -> Result<f64> {
@@ -191,6 +233,22 @@ mod gpu {
         let mut game = size.game(be, &fx.dict, 3)?;
         let reps = 4 * CYCLE;
         let game_step = per_call(be, reps, || game.step(be, &ctx, &mut rng, lr).map(drop))?;
+        // What one Game::step asks of the device, over one D cycle.
+        be.synchronize()?;
+        be.reset_counters();
+        for _ in 0..CYCLE {
+            game.step(be, &ctx, &mut rng, lr)?;
+        }
+        let c = be.counters();
+        println!(
+            "{}: per Game::step over {CYCLE} iterations: {:.1} kernel launches, {:.1} allocations, \
+             {:.1} uploads, {:.1} host synchronisations",
+            size.name,
+            c.launches as f64 / CYCLE as f64,
+            c.allocations as f64 / CYCLE as f64,
+            c.uploads as f64 / CYCLE as f64,
+            c.host_syncs as f64 / CYCLE as f64
+        );
         let plain = per_call(be, reps, || {
             probe::step(be, &mut game, &ctx, &inputs, lr, &mut probe::ignore).map(drop)
         })?;
@@ -296,7 +354,7 @@ fn main() {
     no_device("built without --features cuda");
     #[cfg(feature = "cuda")]
     {
-        use convexgan::backend::Backend;
+        use convexgan::backend::prelude::*;
         use support::sizes::Size;
         let be = match convexgan::backend::cuda::CudaBackend::new_capturable(0) {
             Ok(be) => be,
@@ -311,7 +369,7 @@ fn main() {
             }
         };
         println!("device-to-device copy bandwidth: {:.0} GB/s\n", bw / 1e9);
-        println!("| size | floor bytes | floor time | kernel time, floor ÷ kernel | achieved |");
+        println!("| size | floor bytes | floor time | v1 kernels (time, floor ÷ time, achieved) | v2 kernels |");
         println!("|---|---|---|---|---|");
         let sizes = Size::from_env();
         // Per size, the short figures of both sections (the last line, for gpu-check.sh's summary).

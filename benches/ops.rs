@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use support::sizes::{Phase2Fixture, Size};
 
 /// Landmarks and grid of the heatmap family (Fashion-MNIST has none; these are DeepFashion's 8 on
-/// SPEC §2's 28×28 grid).
+/// METHOD.md §2's 28×28 grid).
 const LANDMARKS: usize = 8;
 const GRID: usize = 28;
 

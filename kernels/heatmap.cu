@@ -1,4 +1,4 @@
-// Heatmap family: Gaussian ground-truth landmark heatmaps and the landmark loss of SPEC §2, Eq. 1.
+// Heatmap family: Gaussian ground-truth landmark heatmaps and the landmark loss of METHOD.md §2, Eq. 1.
 #include "common.cuh"
 
 // *flat* shape: grid-stride over batch·k·grid² outputs (any grid and block; wrappers use 256).

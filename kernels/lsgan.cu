@@ -1,4 +1,4 @@
-// LSGAN family: the discriminator's and the generator's least-squares losses (SPEC §4, Eq. 4–5).
+// LSGAN family: the discriminator's and the generator's least-squares losses (METHOD.md §4, Eq. 4–5).
 // Losses write one unscaled value per sample to `loss_rows` (sum_scaled_f32 applies the 1/B);
 // gradients already include the 1/B of the batch mean.
 #include "common.cuh"

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""An independent PyTorch implementation of one Phase 2 iteration (SPEC §4), with autograd.
+"""An independent PyTorch implementation of one Phase 2 iteration (METHOD.md §4), with autograd.
 
 Two uses:
 
-  --check FILE   gradient oracle. FILE is a safetensors fixture written by tests/torch_peer.rs: the
+  --check FILE   gradient oracle. FILE is a safetensors fixture written by tests/pipeline/torch_peer.rs: the
                  dictionary, one iteration's drawn inputs, and for each of the five updates
                  (q_real, d_real, q_fake, d_fake, g) our weights before it, our parameter gradients,
                  our loss, our Adam moments and our weights after it. Each update is recomputed here
@@ -17,7 +17,7 @@ Two uses:
                  with torch.compile, at the `fmnist` or `paper` size (same widths, class profile and
                  dictionary size as benches/support/sizes.rs). Prints one JSON object.
 
-Nothing here is imported from the Rust side except the fixture; the formulas are SPEC §4's.
+Nothing here is imported from the Rust side except the fixture; the formulas are METHOD.md §4's.
 No dependency but torch (safetensors is parsed by hand: 8-byte header length, JSON header, data).
 """
 
@@ -66,7 +66,7 @@ def load_safetensors(path):
     return meta, tensors
 
 
-# ---- SPEC §4 -------------------------------------------------------------------------------------
+# ---- METHOD.md §4 -------------------------------------------------------------------------------------
 
 
 def mlp(x, layers, weights, slope):

@@ -7,7 +7,8 @@
 # Nothing else is written under $OUT: the binaries are unpacked, and the PTX cache and criterion's
 # files are kept, in a temporary directory. $OUT unset (run by hand): ./gpu-check-out.
 # Steps run in the manifest's order (diagnostics, gpu_equivalence, gpu_phase2, gpu, gpu_backbone,
-# iteration, ops, peer), each under its own cap (the manifest's third column; edit it there, no
+# iteration, ops, peer; gpu_equivalence is the op-test binary bin/tests/ops filtered to its `gpu::`
+# sections, ops the criterion bench bin/benches/ops), each under its own cap (the manifest's third column; edit it there, no
 # rebuild needed) and all under an overall limit (GPU_CHECK_BUDGET_S, default 350 s): a failure
 # or a hang never stops the steps after it. Where a GPU is present (/dev/nvidia0, or nvidia-smi
 # lists one) CONVEXGAN_REQUIRE_GPU=1 is set, so a device that does not open fails instead of
@@ -168,6 +169,11 @@ first_skip() { # log -> the first skip reason, shortened
   echo "${r:0:100}"
 }
 
+tests_run() { # log -> how many tests passed or failed (0: the filter selected none)
+  grep -E '^test result:' "$1" | sed -nE 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' \
+    | awk '{s += $1 + $2} END {print s + 0}'
+}
+
 test_headline() { # log -> "52 passed" / "2 failed, 50 passed: name"
   local log=$1 p f name
   p=$(grep -E '^test result:' "$log" | sed -nE 's/.* ([0-9]+) passed.*/\1/p' | awk '{s += $1} END {print s + 0}')
@@ -297,7 +303,10 @@ while IFS=$'\t' read -r name kind cap path env args; do
   esac
   case $rc in
     0)
-      if [ "$gpu" = 0 ] && grep -q -E '^skipped:' "$log"; then
+      if [ "$kind" = test ] && [ "$(tests_run "$log")" -eq 0 ]; then
+        # A filter (the manifest's arguments) that matches nothing must not read as a pass.
+        verdict=fail; status=1; h="no test ran (arguments: $args)"
+      elif [ "$gpu" = 0 ] && grep -q -E '^skipped:' "$log"; then
         verdict=skip; h="no device: $(first_skip "$log")"
       else
         verdict=pass

@@ -3,8 +3,9 @@
 # device runs it, and checked: it must finish well inside its 6 minutes, exit 0, leave exactly
 # summary.txt and logs.tar.gz under $OUT, give one summary line per manifest step, in order, each
 # "skip" with "no device", and leave nothing behind in the temporary directory. It also checks
-# the bundle: the caps sum to at most 340 s, and the CPU-only oracle tests/torch_peer.rs and
-# kernels_compile do not travel.
+# the bundle: the caps sum to at most 340 s, the CPU-only oracle (tests/pipeline/torch_peer.rs,
+# inside the pipeline binary) is not a step of its own, and the step gpu_equivalence runs the op tests' `gpu::` sections only (the emulated
+# kernels and the NVRTC checks of bin/tests/ops are for this machine).
 # Not part of scripts/test.sh: it needs the full bundle build.
 # Usage: bash scripts/gpu-dry-run.sh [--prepare]   (--prepare: run scripts/gpu-prepare.sh first)
 set -euo pipefail
@@ -22,9 +23,12 @@ steps=$(grep -v '^#' gpu-bundle/manifest.txt | cut -f1)
 caps=$(grep -v '^#' gpu-bundle/manifest.txt | cut -f3 | awk '{s += $1} END {print s + 0}')
 [ "$caps" -le 340 ] || fail "the caps sum to ${caps}s (> 340)"
 contents=$(tar -tzf gpu-bundle/bin.tar.gz)
-for b in torch_peer kernels_compile; do
-  ! grep -qx "bin/$b" <<<"$contents" || fail "bin/$b is in the bundle"
+for b in bin/tests/torch_peer bin/torch_peer; do
+  ! grep -qx "$b" <<<"$contents" || fail "$b is in the bundle"
 done
+equiv=$(awk -F'\t' '$1 == "gpu_equivalence" { print $4 "|" $6 }' gpu-bundle/manifest.txt)
+[ "$equiv" = "bin/tests/ops|gpu:: --nocapture" ] \
+  || fail "gpu_equivalence runs '$equiv', not 'bin/tests/ops|gpu:: --nocapture'"
 for s in $(grep -v '^#' gpu-bundle/manifest.txt | cut -f4); do
   grep -qx "$s" <<<"$contents" || fail "$s (in the manifest) is not in bin.tar.gz"
 done

@@ -3,9 +3,12 @@
 # runs on a lent GPU machine, which has no Rust (and maybe no NVRTC: the cached PTX then
 # suffices), and puts it in gpu-bundle/ (git-ignored):
 #   bin.tar.gz    the stripped binaries, gzip -9 (every one links tract; the carried tree is
-#                 limited to 64 MiB): convexgan (`gpu-info` for the diagnostics, later `run
-#                 --device cuda`), the tests gpu_equivalence, gpu_phase2, gpu_backbone and the
-#                 benches gpu, iteration, ops, peer
+#                 limited to 64 MiB): bin/convexgan (`gpu-info` for the diagnostics, later `run
+#                 --device cuda`), the test binaries bin/tests/{ops,pipeline,data} (the steps
+#                 gpu_equivalence, gpu_phase2 and gpu_backbone run them with the filters gpu::,
+#                 gpu_phase2:: and gpu_backbone::) and the benches
+#                 bin/benches/{gpu,iteration,ops,peer} (a test and a bench are both named ops,
+#                 hence the two directories)
 #   manifest.txt  the steps gpu-check.sh runs, in that order, one a line, tab-separated:
 #                 name, kind (info | test | bench | criterion), cap in seconds, path in the
 #                 archive, environment (VAR=value words, or -), arguments (or -). Edit it by hand to
@@ -20,13 +23,13 @@ cd "$(dirname "$0")/.."
 out=gpu-bundle
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/ptx"
-# kernels_compile is built to fill the PTX cache here; it does not travel.
-tests=(gpu_equivalence gpu_phase2 gpu_backbone kernels_compile)
+# The test binary ops also fills the PTX cache here (its ignored kernels::populate_ptx_cache).
+tests=(ops pipeline data)
 benches=(gpu iteration ops peer)
 [ "${GPU_BENCH:-1}" != 0 ] || benches=()
 
-# Cargo's JSON messages on stdin → "name path" of each executable of target kind $1 (test, bench
-# or bin); python3 parses them (jq may be missing).
+# Cargo's JSON messages on stdin → "kind name path" of each executable of target kind $1 (test,
+# bench or bin); python3 parses them (jq may be missing).
 executables() {
   python3 -c '
 import json, sys
@@ -36,7 +39,7 @@ for line in sys.stdin:
     except ValueError:
         continue
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == [sys.argv[1]]:
-        print(m["target"]["name"], m["executable"])
+        print(sys.argv[1], m["target"]["name"], m["executable"])
 ' "$1"
 }
 found=$(mktemp)
@@ -65,10 +68,10 @@ crit="--bench --noplot --nresamples 10000 --warm-up-time 0.3 --measurement-time 
 crit_ops="--bench --noplot --nresamples 10000 --warm-up-time 0.1 --measurement-time 0.25 --sample-size 10"
 steps=(
   "diagnostics|info|25|convexgan|-|gpu-info"
-  "gpu_equivalence|test|60|gpu_equivalence|-|--nocapture"
-  "gpu_phase2|test|30|gpu_phase2|-|--nocapture"
+  "gpu_equivalence|test|60|ops|-|gpu:: --nocapture"
+  "gpu_phase2|test|30|pipeline|-|gpu_phase2:: --nocapture"
   "gpu|bench|50|gpu|$sizes|--bench"
-  "gpu_backbone|test|40|gpu_backbone|-|--nocapture"
+  "gpu_backbone|test|40|data|-|gpu_backbone:: --nocapture"
   "iteration|criterion|25|iteration|$sizes|$crit iter/cuda"
   "ops|criterion|40|ops|$sizes|$crit_ops ops/cuda"
   "peer|bench|70|peer|$sizes CONVEXGAN_PEER_SECONDS=2|--bench"
@@ -78,7 +81,12 @@ printf '# name\tkind\tcap_s\tpath\tenv\targs   (written by scripts/gpu-prepare.s
 missing=0
 for s in "${steps[@]}"; do
   IFS='|' read -r name kind cap exe env sargs <<<"$s"
-  path=$(awk -v n="$exe" '$1 == n { p = $2 } END { print p }' "$found")
+  case $kind in
+    test) tkind=test; dest=bin/tests/$exe ;;
+    bench|criterion) tkind=bench; dest=bin/benches/$exe ;;
+    *) tkind=bin; dest=bin/$exe ;;
+  esac
+  path=$(awk -v k="$tkind" -v n="$exe" '$1 == k && $2 == n { p = $3 } END { print p }' "$found")
   if [ -z "$path" ]; then
     # GPU_BENCH=0: the benches were not built, and their steps are left out.
     case $kind in bench|criterion) [ ${#benches[@]} -gt 0 ] || continue ;; esac
@@ -86,10 +94,11 @@ for s in "${steps[@]}"; do
     missing=1
     continue
   fi
-  cp "$path" "$out/bin/$exe"
+  mkdir -p "$out/$(dirname "$dest")"
+  cp "$path" "$out/$dest"
   # Symbols and line tables are not needed there, and the carried tree is size-limited.
-  strip --strip-all "$out/bin/$exe" 2>/dev/null || true
-  printf '%s\t%s\t%s\tbin/%s\t%s\t%s\n' "$name" "$kind" "$cap" "$exe" "$env" "$sargs" >> "$out/manifest.txt"
+  strip --strip-all "$out/$dest" 2>/dev/null || true
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$kind" "$cap" "$dest" "$env" "$sargs" >> "$out/manifest.txt"
 done
 [ "$missing" = 0 ] || { echo "gpu-prepare: some binaries were not built" >&2; exit 1; }
 
@@ -105,14 +114,14 @@ else
 fi
 
 # PTX for the usual architectures, so the device needs no libnvrtc.
-kc=$(awk '$1 == "kernels_compile" { p = $2 } END { print p }' "$found")
+ops=$(awk '$1 == "test" && $2 == "ops" { p = $3 } END { print p }' "$found")
 nvrtc_dir=$(bash scripts/cuda-paths.sh nvrtc)
-if [ -n "$nvrtc_dir" ] && [ -n "$kc" ]; then
+if [ -n "$nvrtc_dir" ] && [ -n "$ops" ]; then
   LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" CONVEXGAN_PTX_CACHE="$PWD/$out/ptx" \
-    "$kc" --ignored --exact populate_ptx_cache --quiet >/dev/null \
+    "$ops" --ignored --exact kernels::populate_ptx_cache --quiet >/dev/null \
     || echo "gpu-prepare: PTX cache not filled (NVRTC failed)" >&2
 else
-  echo "gpu-prepare: no NVRTC here (or kernels_compile missing); the device must compile the kernels itself" >&2
+  echo "gpu-prepare: no NVRTC here (or the ops test binary missing); the device must compile the kernels itself" >&2
 fi
 
 # The binaries travel compressed (gzip: certain to be on the device; gpu-check.sh unpacks them

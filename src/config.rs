@@ -1,4 +1,4 @@
-//! Run configuration: every constant of SPEC §2–§8 is a value here, with the paper's or the preset's
+//! Run configuration: every constant of METHOD.md §2–§8 is a value here, with the paper's or the preset's
 //! default, and the whole resolved configuration is written to the run directory as TOML.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use crate::backend::Precision;
 use crate::error::{Error, Result};
 use crate::nn::LrSchedule;
 
-/// The classifier loss used to fine-tune Q (SPEC §4).
+/// The classifier loss used to fine-tune Q (METHOD.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum QLoss {
@@ -35,7 +35,7 @@ impl QLoss {
 pub struct DataConfig {
     /// Directory with the four Fashion-MNIST `*-ubyte.gz` files.
     pub dir: PathBuf,
-    /// Imbalance ratio ρ of the exponential profile (SPEC §6).
+    /// Imbalance ratio ρ of the exponential profile (METHOD.md §6).
     pub imbalance: f64,
     /// Largest class count `n_max` of the exponential profile.
     pub n_max: usize,
@@ -75,16 +75,16 @@ pub struct Phase1Config {
     pub epochs: usize,
     pub batch: usize,
     pub lr: LrSchedule,
-    /// Epochs at the start that train only the shape stream, A and the landmark module (SPEC §2;
+    /// Epochs at the start that train only the shape stream, A and the landmark module (METHOD.md §2;
     /// the paper uses 3 on DeepFashion).
     pub shape_only_epochs: usize,
-    /// σ of the Gaussian ground-truth heatmaps, in grid cells (SPEC §2: 1).
+    /// σ of the Gaussian ground-truth heatmaps, in grid cells (METHOD.md §2: 1).
     #[serde(default = "default_one")]
     pub heatmap_sigma: f64,
-    /// Weight of the landmark loss `L_land` (Eq. 1) in the Phase 1 loss (SPEC §2: 1).
+    /// Weight of the landmark loss `L_land` (Eq. 1) in the Phase 1 loss (METHOD.md §2: 1).
     #[serde(default = "default_one")]
     pub landmark_weight: f64,
-    /// Weight of the visibility loss `L_vis` in the Phase 1 loss (SPEC §2: 1).
+    /// Weight of the visibility loss `L_vis` in the Phase 1 loss (METHOD.md §2: 1).
     #[serde(default = "default_one")]
     pub visibility_weight: f64,
 }
@@ -98,7 +98,7 @@ fn default_one() -> f64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DictConfig {
-    /// Rows kept per class (SPEC §3: 2000).
+    /// Rows kept per class (METHOD.md §3: 2000).
     pub max_rows_per_class: usize,
     pub precision: Precision,
 }
@@ -109,16 +109,16 @@ pub struct Phase2Config {
     pub epochs: usize,
     pub batch: usize,
     pub lr: LrSchedule,
-    /// Dictionary rows per generated sample (SPEC §4; paper 100, `fmnist` 30).
+    /// Dictionary rows per generated sample (METHOD.md §4; paper 100, `fmnist` 30).
     pub ns: usize,
     /// Lower `ns` to the smallest class dictionary (with a note) instead of stopping with an error
-    /// (SPEC §4: "N_s = 100, capped by the smallest dictionary"; on for `paper`, whose 100 rows a
+    /// (METHOD.md §4: "N_s = 100, capped by the smallest dictionary"; on for `paper`, whose 100 rows a
     /// rare DeepFashion category does not have).
     #[serde(default)]
     pub cap_ns: bool,
     /// Weight λ of the adversarial term of Eq. 4 (paper: 1000).
     pub lambda: f64,
-    /// D is updated on every `d_every`-th iteration (SPEC §4: 5).
+    /// D is updated on every `d_every`-th iteration (METHOD.md §4: 5).
     pub d_every: usize,
     pub q_loss: QLoss,
     /// Focal loss γ.
@@ -143,7 +143,7 @@ pub struct Config {
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 impl Config {
-    /// SPEC §8 `fmnist`: identity backbone on 784 pixels, streams 784 → 256 → 128, Q 256 → 256 → 10,
+    /// METHOD.md §8 `fmnist`: identity backbone on 784 pixels, streams 784 → 256 → 128, Q 256 → 256 → 10,
     /// G and D at Table 1 widths, N_s = 30, Adam lr 1e-3 (Phase 1) and 1e-4 (Phase 2).
     pub fn fmnist() -> Self {
         Config {
@@ -197,7 +197,7 @@ impl Config {
         }
     }
 
-    /// SPEC §8 `paper`: Table 1 and Sec. IV-B values (d_t = d_s = 1024, N_s = 100,
+    /// METHOD.md §8 `paper`: Table 1 and Sec. IV-B values (d_t = d_s = 1024, N_s = 100,
     /// lr 5e-5 → 1e-5 after 3 epochs, 3 shape-only epochs then 15).
     pub fn paper() -> Self {
         let mut c = Self::fmnist();
@@ -354,7 +354,7 @@ impl Config {
         }
         if let Some(counts) = &self.data.class_counts {
             let what = "data.class_counts (--class-counts)";
-            let classes = crate::data::fmnist::FMNIST_CLASSES;
+            let classes = crate::data::fmnist::FASHION_MNIST_CLASS_COUNT;
             if counts.len() != classes {
                 return bad(
                     what,

@@ -1,5 +1,5 @@
 //! `convexgan extract`: DeepFashion images through frozen ONNX backbones into a features file
-//! (SPEC §1, §6). Each image is cropped to its bounding box, letterboxed to 224×224, normalised with
+//! (METHOD.md §1, §6). Each image is cropped to its bounding box, letterboxed to 224×224, normalised with
 //! ImageNet's mean and std, run through the backbone up to the chosen output, and pooled to `p × p`
 //! per channel; its landmarks follow the same geometry onto the 28×28 heatmap grid.
 
@@ -15,7 +15,7 @@ use crate::data::features_file::{FeatureSet, Split};
 use crate::data::letterbox::{imagenet_chw, load_rgb, Letterbox, IMAGE_SIZE};
 use crate::data::{pixel_to_grid, Landmarks, DEEPFASHION_LANDMARKS, HEATMAP_GRID};
 use crate::error::{Error, Result};
-use crate::train::progress;
+use crate::progress;
 
 /// Where a backbone runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +52,14 @@ enum Runner {
     Cudnn(Box<crate::backbone::cudnn::CudnnChain>),
 }
 
+/// The CUDA device the backbones share: one backend (one context and stream) for every cuDNN
+/// chain, opened with the first backbone that needs it.
+#[derive(Default)]
+struct Gpu {
+    #[cfg(feature = "cudnn")]
+    backend: Option<crate::backend::cuda::CudaBackend>,
+}
+
 struct Backbone {
     runner: Runner,
     path: PathBuf,
@@ -59,7 +67,12 @@ struct Backbone {
 }
 
 impl Backbone {
-    fn open(path: &Path, output: Option<&str>, device: ExtractDevice) -> Result<Self> {
+    fn open(
+        path: &Path,
+        output: Option<&str>,
+        device: ExtractDevice,
+        gpu: &mut Gpu,
+    ) -> Result<Self> {
         let model = read_model(path)?;
         let output = match output {
             Some(o) => o.to_string(),
@@ -70,14 +83,21 @@ impl Backbone {
             #[cfg(feature = "cudnn")]
             ExtractDevice::Cuda => {
                 let chain = crate::backbone::graph::chain_to(&model, &output, path)?;
-                Runner::Cudnn(Box::new(crate::backbone::cudnn::CudnnChain::new(&chain)?))
+                if gpu.backend.is_none() {
+                    gpu.backend = Some(crate::backend::cuda::CudaBackend::new(0)?);
+                }
+                let be = gpu.backend.as_ref().expect("opened above");
+                Runner::Cudnn(Box::new(crate::backbone::cudnn::CudnnChain::on_backend(
+                    be, &chain,
+                )?))
             }
             #[cfg(not(feature = "cudnn"))]
             ExtractDevice::Cuda => {
+                let _ = gpu;
                 return Err(Error::Cuda(
                     "backbones on the GPU need the `cudnn` feature: cargo build --release --features cudnn"
                         .into(),
-                ))
+                ));
             }
         };
         Ok(Backbone {
@@ -161,12 +181,19 @@ pub fn extract(o: &ExtractOptions) -> Result<FeatureSet> {
             format!("no images listed under {}", o.data.display()),
         ));
     }
-    let mut tex = Backbone::open(&o.texture_backbone, o.texture_output.as_deref(), o.device)?;
+    let mut gpu = Gpu::default();
+    let mut tex = Backbone::open(
+        &o.texture_backbone,
+        o.texture_output.as_deref(),
+        o.device,
+        &mut gpu,
+    )?;
     let mut shape = match &o.shape_backbone {
         Some(p) => Some(Backbone::open(
             p,
             o.shape_output.as_deref().or(o.texture_output.as_deref()),
             o.device,
+            &mut gpu,
         )?),
         None => None,
     };

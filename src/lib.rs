@@ -7,18 +7,20 @@
 //! are written once against that trait and have no autograd: every op has a hand-written backward.
 
 pub mod app;
-pub mod atomic_write;
 pub mod backbone;
 pub mod backend;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod extract;
+pub mod io;
 pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod nn;
+pub mod progress;
 pub mod report;
+pub mod sampler;
 pub mod train;
 
 pub use backend::{Backend, Cpu, Tensor};

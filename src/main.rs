@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use convexgan::app::{self, Overrides};
-use convexgan::backend::{Cpu, Precision};
-use convexgan::config::QLoss;
+use convexgan::app::{self, Overrides, RunDir};
+use convexgan::backend::Cpu;
 
 #[derive(Parser)]
 #[command(
@@ -115,96 +114,33 @@ struct Common {
     /// Run directory: config, checkpoints, dictionaries, metrics, report, plot.
     #[arg(long, default_value = "runs/default")]
     run_dir: PathBuf,
-    /// Preset: fmnist (default), paper (Table 1 widths) or tiny (tests).
-    #[arg(long)]
-    preset: Option<String>,
-    /// A TOML configuration (as written to a run directory) instead of a preset.
-    #[arg(long, conflicts_with = "preset")]
-    config: Option<PathBuf>,
-    /// Directory with the four Fashion-MNIST *-ubyte.gz files.
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Train on a features file from `convexgan extract` (e.g. DeepFashion) instead of
-    /// Fashion-MNIST; its own train/val/test partition is used.
-    #[arg(long, conflicts_with_all = ["data", "imbalance", "class_counts"])]
-    features: Option<PathBuf>,
-    /// Imbalance ratio of the exponential long-tailed profile.
-    #[arg(long)]
-    imbalance: Option<f64>,
-    /// Explicit training images per class, e.g. 4000,2000,... (one count per class).
-    #[arg(long, value_delimiter = ',')]
-    class_counts: Option<Vec<usize>>,
-    /// Q's loss in Phase 2.
-    #[arg(long, value_enum)]
-    q_loss: Option<QLoss>,
-    /// Dictionary rows per generated sample.
-    #[arg(long)]
-    ns: Option<usize>,
-    /// Weight of the adversarial term of the generator's loss.
-    #[arg(long)]
-    lambda: Option<f64>,
-    /// Phase 2 epochs.
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Phase 1 epochs.
-    #[arg(long)]
-    phase1_epochs: Option<usize>,
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Storage precision of the dictionary rows.
-    #[arg(long, value_enum)]
-    dict_precision: Option<Precision>,
-    /// Only the first N test images (quick checks).
-    #[arg(long)]
-    test_limit: Option<usize>,
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[command(flatten)]
+    overrides: Overrides,
+    // Listed between --test-limit and --quiet, where it always was.
+    #[arg(long, value_enum, default_value = "cpu", display_order = DEVICE_DISPLAY_ORDER)]
     device: Device,
-    /// No progress bars.
-    #[arg(long)]
-    quiet: bool,
-    /// Continue Phase 2 from the checkpoint in the run directory (`run` then skips Phase 1 and the
-    /// dictionary); without one, start from the beginning.
-    #[arg(long)]
-    resume: bool,
-    /// Phase 2 iterations between checkpoints (written atomically to the run directory); 0 = none.
-    #[arg(long, default_value_t = 100)]
-    checkpoint_every: usize,
 }
 
+/// `--device` is declared after the flattened overrides; in the help it sorts (by name) just
+/// before `--quiet`, whose implicit position this is (run-dir, then 14 overrides).
+const DEVICE_DISPLAY_ORDER: usize = 15;
+
 impl Common {
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            preset: self.preset.clone(),
-            config: self.config.clone(),
-            data: self.data.clone(),
-            features: self.features.clone(),
-            imbalance: self.imbalance,
-            class_counts: self.class_counts.clone(),
-            q_loss: self.q_loss,
-            ns: self.ns,
-            lambda: self.lambda,
-            epochs: self.epochs,
-            phase1_epochs: self.phase1_epochs,
-            seed: self.seed,
-            dict_precision: self.dict_precision,
-            test_limit: self.test_limit,
-            progress: !self.quiet,
-            resume: self.resume,
-            checkpoint_every: self.checkpoint_every,
-        }
+    fn run_dir(&self) -> RunDir {
+        RunDir::new(&self.run_dir)
     }
 }
 
 fn dispatch<B: convexgan::Backend>(be: &B, cmd: &Command) -> convexgan::Result<()> {
     match cmd {
-        Command::Run(c) => app::run(be, &c.run_dir, &c.overrides()),
+        Command::Run(c) => app::run(be, &c.run_dir(), &c.overrides),
         Command::Compare { common, seeds } => {
-            app::compare(be, &common.run_dir, &common.overrides(), seeds)
+            app::compare(be, &common.run_dir(), &common.overrides, seeds)
         }
-        Command::Phase1(c) => app::phase1(be, &c.run_dir, &c.overrides()),
-        Command::BuildDict(c) => app::build_dict(be, &c.run_dir, &c.overrides()),
-        Command::Phase2(c) => app::phase2(be, &c.run_dir, &c.overrides()),
-        Command::Eval(c) => app::eval(be, &c.run_dir, &c.overrides()),
+        Command::Phase1(c) => app::phase1(be, &c.run_dir(), &c.overrides),
+        Command::BuildDict(c) => app::build_dict(be, &c.run_dir(), &c.overrides),
+        Command::Phase2(c) => app::phase2(be, &c.run_dir(), &c.overrides),
+        Command::Eval(c) => app::eval(be, &c.run_dir(), &c.overrides),
         Command::Extract(_) | Command::MakeBackbone { .. } | Command::GpuInfo { .. } => {
             unreachable!("handled before a backend is made")
         }

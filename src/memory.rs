@@ -11,7 +11,7 @@
 
 use crate::backend::{Backend, Precision};
 use crate::config::Config;
-use crate::data::fmnist::{exponential_counts, FMNIST_CLASSES};
+use crate::data::fmnist::{exponential_counts, FASHION_MNIST_CLASS_COUNT};
 use crate::error::{Error, Result};
 
 /// Images of the full Fashion-MNIST (training and test), each `28 × 28` bytes.
@@ -61,7 +61,7 @@ struct Stage {
 }
 
 pub fn estimate(cfg: &Config) -> Estimate {
-    let classes = FMNIST_CLASSES;
+    let classes = FASHION_MNIST_CLASS_COUNT;
     let c = classes as f64;
     let counts: Vec<f64> = match &cfg.data.class_counts {
         Some(v) => v.iter().map(|&n| n as f64).collect(),

@@ -1,10 +1,11 @@
-//! Metrics of SPEC §5 (the paper's Eq. 6): per-class recall, ACSA (average class-specific
+//! Metrics of METHOD.md §5 (the paper's Eq. 6): per-class recall, ACSA (average class-specific
 //! accuracy, the mean recall), GM (geometric mean of the recalls), top-1 and top-k accuracy.
 //!
 //! **Choice** (empty classes): a class with no test samples has no recall. [`recall_per_class`]
 //! reports it as NaN, and [`acsa`](ConfusionMatrix::acsa) / [`gm`](ConfusionMatrix::gm) return an
 //! error naming the class rather than silently averaging over fewer classes (which would inflate
-//! both) or counting it as 0 (which would zero GM). SPEC's test sets hold every class, so the error
+//! both) or counting it as 0 (which would zero GM). The Fashion-MNIST test set holds every class
+//! (METHOD.md §5 says what a features file's test split may lack), so there the error
 //! only fires on a wrong test set.
 //!
 //! **Choice** (ties): [`top_k`] ranks the true class below every other class with an equal score,
@@ -249,7 +250,7 @@ pub fn top_k(scores: &[f32], labels: &[u32], classes: usize, k: usize) -> Result
     Ok(hits as f64 / labels.len() as f64)
 }
 
-/// Everything SPEC §5 asks a report to give about one test set.
+/// Everything METHOD.md §5 asks a report to give about one test set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Trace over total of the confusion matrix (argmax predictions).

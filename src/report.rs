@@ -1,4 +1,4 @@
-//! Reports of a run: Markdown tables of the SPEC §5 metrics (one run per method, or several seeds per
+//! Reports of a run: Markdown tables of the METHOD.md §5 metrics (one run per method, or several seeds per
 //! method with mean ± std), a per-class table, and the per-class recall plot in the spirit of the
 //! paper's Fig. 2.
 //!
@@ -6,28 +6,14 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::io::atomic;
 pub use crate::metrics::Metrics;
 use crate::{Error, Result};
-
-/// Fashion-MNIST class names in label order.
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
 
 /// Label of the model before oversampling, as in the paper.
 const BEFORE_LABEL: &str = "Phase 1";
@@ -360,29 +346,7 @@ impl PlotData {
 /// Renders with `draw` into a temporary `.png` next to `path` (the encoder picks the format from
 /// the extension) and renames it over `path`; the temporary file is removed on failure.
 fn render_atomic(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let stem = path
-        .file_name()
-        .ok_or_else(|| Error::bad_file(path, "not a file name"))?
-        .to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{stem}.{}.{}.tmp.png",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    // Creating the file first turns an unwritable directory into an I/O error naming the path,
-    // rather than an opaque encoder error.
-    std::fs::File::create(&tmp).map_err(|e| Error::io(path, e))?;
-    let result =
-        draw(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    atomic::write_with(path, "png", draw)
 }
 
 fn draw_recall(tmp: &Path, d: &PlotData, text: bool) -> Result<()> {

@@ -1,4 +1,4 @@
-//! Shared by the benchmarks and by tests/torch_peer.rs (included there with `#[path]`).
+//! Shared by the benchmarks and by tests/pipeline/torch_peer.rs (included there with `#[path]`).
 #![allow(dead_code)]
 
 pub mod probe;

@@ -30,7 +30,7 @@ pub struct Size {
     pub dict_cap: usize,
 }
 
-/// `floor(n_max · ρ^(−c/(N_C−1)))`, SPEC §6's profile.
+/// `floor(n_max · ρ^(−c/(N_C−1)))`, METHOD.md §6's profile.
 fn exponential(n_max: usize, ratio: f64, classes: usize) -> Vec<usize> {
     (0..classes)
         .map(|c| (n_max as f64 * ratio.powf(-(c as f64) / (classes - 1) as f64)).floor() as usize)
@@ -51,7 +51,7 @@ impl Size {
     }
 
     /// B = 256, N_s = 100, d_t = d_s = 1024, N_C = 50, z = 256, a 2048-wide backbone vector (VGG16
-    /// conv5_3 pooled 2×2, SPEC §1). Imbalance 50 keeps the rarest class at 100 rows = N_s; the
+    /// conv5_3 pooled 2×2, METHOD.md §1). Imbalance 50 keeps the rarest class at 100 rows = N_s; the
     /// dictionary keeps 400 rows per class (not 2000) so the fixture stays near 140 MB.
     pub fn paper() -> Self {
         Size {

@@ -1,4 +1,4 @@
-//! Frozen image backbones loaded from ONNX (SPEC §1): run up to a named output, then pooled to a
+//! Frozen image backbones loaded from ONNX (METHOD.md §1): run up to a named output, then pooled to a
 //! `p × p` grid per channel and flattened into the vector `x` the heads read.
 //!
 //! - [`graph`]: the VGG subset of an ONNX graph as a chain of ops with their weights.

@@ -13,8 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use tract_onnx::pb;
 
-use crate::atomic_write::write_atomic;
 use crate::error::Result;
+use crate::io::atomic::write as write_atomic;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VggSpec {

@@ -1,4 +1,4 @@
-//! Adaptive average pooling to `p × p` (SPEC §1 **Choice**), with PyTorch's window bounds so that a
+//! Adaptive average pooling to `p × p` (METHOD.md §1 **Choice**), with PyTorch's window bounds so that a
 //! torchvision pipeline and ours pool the same cells: output cell `i` of an axis of length `n`
 //! averages input rows `floor(i·n/p) .. ceil((i+1)·n/p)`.
 

@@ -1,4 +1,4 @@
-//! Host-side dictionary rows in the precision they are stored in (SPEC §3 Choice: f32, bf16 or f16;
+//! Host-side dictionary rows in the precision they are stored in (METHOD.md §3 Choice: f32, bf16 or f16;
 //! every sum accumulates in f32 or wider).
 
 use half::{bf16, f16};

@@ -8,7 +8,7 @@
 //!   and the ABI tests compare against the `.param` lists of the PTX that NVRTC produces
 //!   ([`check_ptx`]), and against the C prototypes the emulation compiles ([`emu_cpp_wrappers`]);
 //! - `emu::<kernel>`: the FFI type of the host-emulated launcher `emu_<kernel>(grid, block,
-//!   shared_bytes, args...)` of `tests/emu/`;
+//!   shared_bytes, args...)` of `tests/ops/emu/`;
 //! - `launch::<kernel>` (feature `cuda`): a typed launcher taking device buffers and scalars in
 //!   declaration order, so the argument list cannot drift from the table.
 //!
@@ -199,7 +199,7 @@ macro_rules! kernels {
             }
         }
 
-        /// The FFI types of the host-emulated launchers `emu_<kernel>` (tests/emu/): the grid, the
+        /// The FFI types of the host-emulated launchers `emu_<kernel>` (tests/ops/emu/): the grid, the
         /// block and the dynamic shared bytes, then the kernel's own arguments.
         pub mod emu {
             #[allow(unused_imports)]
@@ -231,6 +231,7 @@ macro_rules! kernels {
                     cfg: LaunchConfig
                     $(, mut $p: <$t as DevParam>::Arg<'_>)*
                 ) -> crate::error::Result<()> {
+                    be.note_launch();
                     let f = be.kernel(KernelId::$name);
                     let mut l = be.stream().launch_builder(f);
                     $( <$t as DevParam>::push(&mut l, &mut $p); )*
@@ -313,6 +314,31 @@ kernels! {
                                   d_t: i32, d_s: i32);
         fn dict_gather_f16(out: *mut f32, dict: *const F16Bits, rows: *const u32, n: i32,
                            cols: i32);
+    }
+    // Version 2 (several blocks per sample, 16-byte loads): same arguments as version 1.
+    "convex" {
+        fn convex_combine_fwd_v2_f32(f_t: *mut f32, f_s: *mut f32, w: *mut f32,
+                                     logits: *const f32, dict_t: *const f32, dict_s: *const f32,
+                                     rows: *const u32, batch: i32, ns: i32, d_t: i32, d_s: i32);
+        fn convex_combine_bwd_v2_f32(d_logits: *mut f32, w: *const f32, d_f_t: *const f32,
+                                     d_f_s: *const f32, dict_t: *const f32, dict_s: *const f32,
+                                     rows: *const u32, batch: i32, ns: i32, d_t: i32, d_s: i32);
+        fn convex_combine_fwd_v2_bf16(f_t: *mut f32, f_s: *mut f32, w: *mut f32,
+                                      logits: *const f32, dict_t: *const Bf16Bits,
+                                      dict_s: *const Bf16Bits, rows: *const u32, batch: i32,
+                                      ns: i32, d_t: i32, d_s: i32);
+        fn convex_combine_bwd_v2_bf16(d_logits: *mut f32, w: *const f32, d_f_t: *const f32,
+                                      d_f_s: *const f32, dict_t: *const Bf16Bits,
+                                      dict_s: *const Bf16Bits, rows: *const u32, batch: i32,
+                                      ns: i32, d_t: i32, d_s: i32);
+        fn convex_combine_fwd_v2_f16(f_t: *mut f32, f_s: *mut f32, w: *mut f32,
+                                     logits: *const f32, dict_t: *const F16Bits,
+                                     dict_s: *const F16Bits, rows: *const u32, batch: i32,
+                                     ns: i32, d_t: i32, d_s: i32);
+        fn convex_combine_bwd_v2_f16(d_logits: *mut f32, w: *const f32, d_f_t: *const f32,
+                                     d_f_s: *const f32, dict_t: *const F16Bits,
+                                     dict_s: *const F16Bits, rows: *const u32, batch: i32,
+                                     ns: i32, d_t: i32, d_s: i32);
     }
     "heatmap" {
         fn heatmap_targets_f32(out: *mut f32, coords: *const f32, vis: *const f32, batch: i32,

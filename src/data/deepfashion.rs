@@ -1,4 +1,4 @@
-//! DeepFashion (Category and Attribute Prediction benchmark) annotations (SPEC §6).
+//! DeepFashion (Category and Attribute Prediction benchmark) annotations (METHOD.md §6).
 //!
 //! [`load_deepfashion`] reads the four annotation files under the benchmark's root and joins them
 //! by image name; it never opens an image (see [`super::letterbox`] for that). Every file starts

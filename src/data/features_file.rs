@@ -9,7 +9,7 @@ use std::path::Path;
 use super::fmnist::Dataset;
 use super::landmarks::Landmarks;
 use crate::error::{Error, Result};
-use crate::nn::ParamStore;
+use crate::io::tensor_file::{read_bytes, TensorReader, TensorWriter};
 
 pub const FORMAT: &str = "convexgan-features-1";
 
@@ -48,24 +48,21 @@ impl FeatureSet {
 
     pub fn save(&self, path: &Path) -> Result<()> {
         let n = self.n();
-        let mut store = ParamStore::new();
-        store.put("x", vec![n, self.dim()], self.x.clone());
-        // Small integers are exact in f32, and one dtype keeps the file readable by the store.
-        store.put(
-            "labels",
-            vec![n],
-            self.labels.iter().map(|&c| c as f32).collect(),
-        );
-        store.put(
-            "split",
-            vec![n],
-            self.split.iter().map(|&s| s as u8 as f32).collect(),
-        );
+        // Small integers are exact in f32, and one dtype keeps every tensor of the file f32.
+        let labels: Vec<f32> = self.labels.iter().map(|&c| c as f32).collect();
+        let split: Vec<f32> = self.split.iter().map(|&s| s as u8 as f32).collect();
+        let mut file = TensorWriter::new();
+        file.put("x", vec![n, self.dim()], &self.x)
+            .put("labels", vec![n], &labels)
+            .put("split", vec![n], &split);
         if let Some(l) = &self.landmarks {
-            store.put("landmarks_xy", vec![n, 2 * l.k], l.xy.clone());
-            store.put("landmarks_visible", vec![n, l.k], l.visible.clone());
+            file.put("landmarks_xy", vec![n, 2 * l.k], &l.xy).put(
+                "landmarks_visible",
+                vec![n, l.k],
+                &l.visible,
+            );
         }
-        let m = &mut store.metadata;
+        let m = &mut file.metadata;
         m.extend(self.info.clone());
         m.insert("format".into(), FORMAT.into());
         m.insert("classes".into(), self.classes.to_string());
@@ -77,16 +74,24 @@ impl FeatureSet {
             "image_ids".into(),
             serde_json::to_string(&self.image_ids).expect("strings serialise"),
         );
-        store.save(path)
+        file.write(path)
     }
 
     /// Loads and checks a features file: every tensor present with the right shape, labels below
     /// the class count, partitions 0–2, finite values; problems are errors naming the file.
     pub fn load(path: &Path) -> Result<Self> {
-        let store = ParamStore::load(path)?;
+        let (mut tensors, metadata) = {
+            let bytes = read_bytes(path, "a safetensors file")?;
+            let mut file = TensorReader::parse(path, &bytes)?;
+            (file.all_f32()?, file.take_metadata())
+        };
         let bad = |msg: String| Error::bad_file(path, msg);
+        let labels_len = tensors.get("labels").map(|t| t.data.len());
+        let visible_k = tensors
+            .get("landmarks_visible")
+            .map(|v| v.shape.get(1).copied().unwrap_or(0));
         let meta = |k: &str| -> Result<&String> {
-            store.metadata.get(k).ok_or_else(|| {
+            metadata.get(k).ok_or_else(|| {
                 bad(format!(
                     "metadata '{k}' missing; not a file written by `convexgan extract`"
                 ))
@@ -102,22 +107,31 @@ impl FeatureSet {
         };
         let classes = num("classes")?;
         let d_in_t = num("d_in_t")?;
-        let d_in_s = match store.metadata.get("d_in_s") {
+        let d_in_s = match metadata.get("d_in_s") {
             Some(_) => Some(num("d_in_s")?),
             None => None,
         };
-        let labels_t = store
-            .tensors
-            .get("labels")
-            .ok_or_else(|| bad("missing tensor 'labels'".into()))?;
-        let n = labels_t.data.len();
+        let n = labels_len.ok_or_else(|| bad("missing tensor 'labels'".into()))?;
         let dim = d_in_t + d_in_s.unwrap_or(0);
         if classes == 0 || dim == 0 || n == 0 {
             return Err(bad(format!(
                 "empty: {n} images, {classes} classes, width {dim}"
             )));
         }
-        let x = store.get("x", &[n, dim])?.data.clone();
+        // Every tensor is f32 and finite already; these check presence and shape.
+        let mut take = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+            let t = tensors
+                .remove(name)
+                .ok_or_else(|| bad(format!("missing tensor '{name}'")))?;
+            if t.shape != shape {
+                return Err(bad(format!(
+                    "tensor '{name}' has shape {:?}, expected {shape:?}",
+                    t.shape
+                )));
+            }
+            Ok(t.data)
+        };
+        let x = take("x", &[n, dim])?;
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(bad(format!(
                 "feature {} of image {} is {}",
@@ -134,15 +148,12 @@ impl FeatureSet {
             }
             Ok(v as u32)
         };
-        let labels = labels_t
-            .data
+        let labels = take("labels", &[n])?
             .iter()
             .enumerate()
             .map(|(i, &v)| as_index("label", v, i, classes))
             .collect::<Result<Vec<_>>>()?;
-        let split = store
-            .get("split", &[n])?
-            .data
+        let split = take("split", &[n])?
             .iter()
             .enumerate()
             .map(|(i, &v)| {
@@ -153,14 +164,13 @@ impl FeatureSet {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let landmarks = match store.tensors.get("landmarks_visible") {
+        let landmarks = match visible_k {
             None => None,
-            Some(v) => {
-                let k = v.shape.get(1).copied().unwrap_or(0);
+            Some(k) => {
                 let l = Landmarks {
                     k,
-                    xy: store.get("landmarks_xy", &[n, 2 * k])?.data.clone(),
-                    visible: store.get("landmarks_visible", &[n, k])?.data.clone(),
+                    xy: take("landmarks_xy", &[n, 2 * k])?,
+                    visible: take("landmarks_visible", &[n, k])?,
                 };
                 l.validate(n).map_err(|e| bad(e.to_string()))?;
                 Some(l)
@@ -171,8 +181,7 @@ impl FeatureSet {
         if image_ids.len() != n {
             return Err(bad(format!("{} image ids for {n} images", image_ids.len())));
         }
-        let info = store
-            .metadata
+        let info = metadata
             .iter()
             .filter(|(k, _)| {
                 !["format", "classes", "d_in_t", "d_in_s", "image_ids"].contains(&k.as_str())

@@ -1,4 +1,4 @@
-//! Fashion-MNIST and its long-tailed training split (SPEC §6), the in-memory [`Dataset`], and a
+//! Fashion-MNIST and its long-tailed training split (METHOD.md §6), the in-memory [`Dataset`], and a
 //! small synthetic imbalanced problem for fast pipeline tests.
 
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 /// Fashion-MNIST has ten classes, labelled 0..=9.
-pub const FMNIST_CLASSES: usize = 10;
+pub const FASHION_MNIST_CLASS_COUNT: usize = 10;
 
 /// File stems of the four IDX files; each is looked up with `.gz` first, then without.
 pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
@@ -224,7 +224,7 @@ pub fn load_fashion_mnist(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
         let imgs = read_idx_images(&ip)?;
         let labs = read_idx_labels(&lp)?;
         Ok((
-            Dataset::from_idx(&imgs, &labs, FMNIST_CLASSES, &ip, &lp)?,
+            Dataset::from_idx(&imgs, &labs, FASHION_MNIST_CLASS_COUNT, &ip, &lp)?,
             ip,
         ))
     };
@@ -304,7 +304,7 @@ pub fn exponential_counts(classes: usize, n_max: usize, ratio: f64) -> Result<Ve
         .collect())
 }
 
-/// The long-tailed split of SPEC §6.
+/// The long-tailed split of METHOD.md §6.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LtSpec {
     pub counts: LtCounts,
@@ -314,7 +314,7 @@ pub struct LtSpec {
 }
 
 impl Default for LtSpec {
-    /// Fashion-MNIST-LT as in SPEC §6: exponential profile, `n_max = 5000`, `ρ = 100`, 500
+    /// Fashion-MNIST-LT as in METHOD.md §6: exponential profile, `n_max = 5000`, `ρ = 100`, 500
     /// validation images per class, seed 0.
     fn default() -> Self {
         LtSpec {

@@ -1,14 +1,14 @@
-//! Landmark targets of a data set, already mapped to the heatmap grid (SPEC §1–§2, §6).
+//! Landmark targets of a data set, already mapped to the heatmap grid (METHOD.md §1–§2, §6).
 
 use crate::error::{Error, Result};
 
-/// DeepFashion's eight landmark slots (SPEC §6 **Choice**, after the benchmark's README): left and
+/// DeepFashion's eight landmark slots (METHOD.md §6 **Choice**, after the benchmark's README): left and
 /// right collar, left and right sleeve, left and right waistline, left and right hem. Upper-body
 /// rows fill slots 0–3 and 6–7, lower-body rows 4–7, full-body rows all eight; the slots a row does
 /// not have are invisible.
 pub const DEEPFASHION_LANDMARKS: usize = 8;
 
-/// Side of the square heatmap grid (SPEC §1: 28×28).
+/// Side of the square heatmap grid (METHOD.md §1: 28×28).
 pub const HEATMAP_GRID: usize = 28;
 
 /// Per-sample landmark positions and visibility, `n` rows of `k` landmarks.

@@ -1,4 +1,4 @@
-//! Image preparation (SPEC §6): crop to the bounding box, letterbox to a square, ImageNet normalisation.
+//! Image preparation (METHOD.md §6): crop to the bounding box, letterbox to a square, ImageNet normalisation.
 //!
 //! Coordinates are pixel indices throughout: pixel `p` covers `[p, p + 1)` and has its centre at
 //! `p + 0.5`, the convention of [`super::pixel_to_grid`] and of the `image` crate's resampling,
@@ -15,7 +15,7 @@ use image::RgbImage;
 use super::landmarks::pixel_to_grid;
 use crate::error::{Error, Result};
 
-/// Side of the prepared square image (SPEC §1, §6).
+/// Side of the prepared square image (METHOD.md §1, §6).
 pub const IMAGE_SIZE: usize = 224;
 
 /// ImageNet channel means and standard deviations (RGB), on values scaled to `[0, 1]`.

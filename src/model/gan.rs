@@ -7,7 +7,7 @@ use crate::nn::Mlp;
 
 /// G of Table 1: `[z; onehot(c)] → FC → LeakyReLU → FC → LeakyReLU → FC 2·N_s`. The two halves of
 /// its output become the convex weights through the softmaxes fused into the convex combination.
-/// (SPEC §4 Choice: `2·N_s` outputs, one scalar weight per sampled row and stream.)
+/// (METHOD.md §4 Choice: `2·N_s` outputs, one scalar weight per sampled row and stream.)
 #[derive(Clone)]
 pub struct Generator<B: Backend> {
     pub net: Mlp<B>,

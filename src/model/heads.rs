@@ -8,7 +8,7 @@ use crate::data::HEATMAP_GRID;
 use crate::error::{Error, Result};
 use crate::nn::{Mlp, Mode, Param, ParamStore};
 
-/// Phase 1 networks on top of the frozen backbone's vector `x` (SPEC §1): the texture and shape
+/// Phase 1 networks on top of the frozen backbone's vector `x` (METHOD.md §1): the texture and shape
 /// stream blocks `f_t`, `f_s` (Linear → BatchNorm1d → ReLU per layer), the auxiliary classifier
 /// `A` on the shape stream, the main classifier `Q` on the concatenation, and the landmark module
 /// on the shape stream when the data set has landmarks.
@@ -18,7 +18,7 @@ pub struct Heads<B: Backend> {
     pub f_s: Mlp<B>,
     pub a: Mlp<B>,
     pub q: Mlp<B>,
-    /// The landmark module (SPEC §1 LDM); `None` when the data set has no landmarks (K = 0).
+    /// The landmark module (METHOD.md §1 LDM); `None` when the data set has no landmarks (K = 0).
     pub ldm: Option<Ldm<B>>,
     pub classes: usize,
     /// Width of the shape stream's own backbone vector when two backbones feed the streams.
@@ -42,7 +42,7 @@ pub struct HeadsSpec {
     pub landmarks: usize,
 }
 
-/// The landmark module (SPEC §1): from `f_s^f`, `K` raw `grid × grid` heatmaps and `K` visibility
+/// The landmark module (METHOD.md §1): from `f_s^f`, `K` raw `grid × grid` heatmaps and `K` visibility
 /// logits, each a single Linear.
 #[derive(Clone)]
 pub struct Ldm<B: Backend> {
@@ -128,7 +128,7 @@ pub fn build_q<B: Backend>(
     b.linear(classes, Activation::Identity).build(be, rng)
 }
 
-/// One stream block: `Linear → BatchNorm1d → ReLU` per width (SPEC §1 Choice).
+/// One stream block: `Linear → BatchNorm1d → ReLU` per width (METHOD.md §1 Choice).
 fn stream_block<B: Backend>(
     be: &B,
     name: &str,

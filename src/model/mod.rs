@@ -1,4 +1,4 @@
-//! The networks of SPEC §1 and §4: the two-stream heads with the auxiliary and main classifiers
+//! The networks of METHOD.md §1 and §4: the two-stream heads with the auxiliary and main classifiers
 //! (Phase 1), and the generator and discriminator of the three-player game (Phase 2).
 
 mod gan;

@@ -53,7 +53,7 @@ impl Adam {
 }
 
 /// Step learning-rate schedule: `base` until the first drop's epoch, then each drop's value
-/// (SPEC §2/§4: 5e-5 dropping to 1e-5 after 3 epochs).
+/// (METHOD.md §2/§4: 5e-5 dropping to 1e-5 after 3 epochs).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LrSchedule {
     pub base: f64,

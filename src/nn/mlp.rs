@@ -39,7 +39,7 @@ impl MlpBuilder {
         self.specs.push(Spec::BatchNorm(act));
         self
     }
-    /// `Linear → BatchNorm1d → act` (SPEC §1 Choice for the stream blocks).
+    /// `Linear → BatchNorm1d → act` (METHOD.md §1 Choice for the stream blocks).
     pub fn linear_bn(self, d_out: usize, act: Activation) -> Self {
         self.linear(d_out, Activation::Identity).batchnorm(act)
     }

@@ -6,11 +6,12 @@
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::Rng;
 
-use super::{progress, EpochLog};
+use super::EpochLog;
 use crate::backend::{Backend, Tensor};
 use crate::config::{Phase2Config, QLoss};
 use crate::error::{Error, Result};
 use crate::nn::{Adam, Mlp, Mode};
+use crate::progress;
 
 /// How fine-tuning batches are drawn from the real features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

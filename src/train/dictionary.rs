@@ -1,20 +1,17 @@
-//! Feature dictionaries (SPEC §3, Eq. 2): after Phase 1 the streams are frozen (BatchNorm in
+//! Feature dictionaries (METHOD.md §3, Eq. 2): after Phase 1 the streams are frozen (BatchNorm in
 //! inference mode) and each class keeps the features of at most `max_rows` of its training images.
 //! Row `i` of the texture and of the shape dictionary come from the same image.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
 
 use super::sampling::RowLayout;
-use crate::atomic_write::write_atomic;
 use crate::backend::{Backend, DictTensor, HostRows, Precision, Tensor};
 use crate::error::{Error, Result};
+use crate::io::tensor_file::{read_bytes, Dtype, TensorReader, TensorWriter};
 use crate::model::Heads;
 use crate::nn::Mode;
 
@@ -178,7 +175,7 @@ impl Dictionary {
         })
     }
 
-    /// Atomic write as safetensors, with the layout and provenance in the metadata.
+    /// Atomic write as a tensor file, with the layout and provenance in the metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
         let dtype = match self.precision() {
             Precision::F32 => Dtype::F32,
@@ -186,62 +183,32 @@ impl Dictionary {
             Precision::F16 => Dtype::F16,
         };
         let r = self.layout.total();
-        fn view<'a>(
-            rows: &'a HostRows,
-            dtype: Dtype,
-            shape: Vec<usize>,
-            path: &Path,
-        ) -> Result<TensorView<'a>> {
-            TensorView::new(dtype, shape, rows.as_bytes())
-                .map_err(|e| Error::bad_file(path, e.to_string()))
-        }
-        let tensors = vec![
-            (
-                "texture".to_string(),
-                view(&self.texture, dtype, vec![r, self.d_t], path)?,
-            ),
-            (
-                "shape".to_string(),
-                view(&self.shape, dtype, vec![r, self.d_s], path)?,
-            ),
-        ];
         let json = |v: &[usize]| serde_json::to_string(v).unwrap_or_default();
-        let meta: HashMap<String, String> = [
-            ("format", FORMAT.to_string()),
-            ("counts", json(&self.counts)),
-            ("rows_per_class", json(&self.layout.rows)),
-            ("seed", self.seed.to_string()),
-            ("backbone", self.backbone.clone()),
-            ("precision", self.precision().name().to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let bytes = safetensors::serialize(tensors, &Some(meta))
-            .map_err(|e| Error::bad_file(path, format!("cannot serialise: {e}")))?;
-        write_atomic(path, &bytes)
+        let mut file = TensorWriter::new();
+        file.put_raw("texture", dtype, vec![r, self.d_t], self.texture.as_bytes())
+            .put_raw("shape", dtype, vec![r, self.d_s], self.shape.as_bytes())
+            .meta("format", FORMAT)
+            .meta("counts", json(&self.counts))
+            .meta("rows_per_class", json(&self.layout.rows))
+            .meta("seed", self.seed.to_string())
+            .meta("backbone", self.backbone.clone())
+            .meta("precision", self.precision().name());
+        file.write(path)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |msg: String| Error::bad_file(path, msg);
-        if path.is_dir() {
-            return Err(bad("is a directory, expected a dictionary file".into()));
-        }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = read_bytes(path, "a dictionary file")?;
         Self::from_bytes(path, &bytes)
     }
 
     /// [`load`](Self::load) on the bytes of a file already in memory; `path` names it in errors.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bad = |msg: String| Error::bad_file(path, msg);
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(crate::nn::store::safetensors_problem(&e)))?;
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(crate::nn::store::safetensors_problem(&e)))?;
-        let meta = header
-            .metadata()
-            .clone()
-            .ok_or_else(|| bad("no metadata: not a convexgan dictionary".into()))?;
+        let file = TensorReader::parse(path, bytes)?;
+        let meta = file.metadata();
+        if !file.has_metadata() {
+            return Err(bad("no metadata: not a convexgan dictionary".into()));
+        }
         let get = |k: &str| {
             meta.get(k)
                 .cloned()
@@ -290,42 +257,21 @@ impl Dictionary {
         let layout = RowLayout::new(rows);
         let total = layout.total();
         let read = |name: &str| -> Result<(HostRows, usize)> {
-            let v = st
-                .tensor(name)
-                .map_err(|_| bad(format!("tensor '{name}' missing")))?;
-            let shape = v.shape();
-            if shape.len() != 2 || shape[0] != total {
-                return Err(bad(format!(
-                    "tensor '{name}' has shape {shape:?}, expected [{total}, d]"
-                )));
-            }
-            let data = v.data();
-            let rows = match v.dtype() {
-                Dtype::F32 => HostRows::F32(
-                    data.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                ),
-                Dtype::BF16 => HostRows::Bf16(
-                    data.chunks_exact(2)
-                        .map(|c| half::bf16::from_le_bytes([c[0], c[1]]))
-                        .collect(),
-                ),
-                Dtype::F16 => HostRows::F16(
-                    data.chunks_exact(2)
-                        .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
-                        .collect(),
-                ),
-                other => return Err(bad(format!("tensor '{name}' has dtype {other:?}"))),
+            let t = file
+                .get(name)
+                .ok_or_else(|| bad(format!("tensor '{name}' missing")))?;
+            t.expect_shape(&[Some(total), None])?;
+            let rows = match t.dtype {
+                Dtype::F32 => HostRows::F32(t.to_finite_vec()?),
+                Dtype::BF16 => HostRows::Bf16(t.to_finite_vec()?),
+                Dtype::F16 => HostRows::F16(t.to_finite_vec()?),
+                other => {
+                    return Err(bad(format!(
+                        "tensor '{name}' has dtype {other:?}, expected F32, BF16 or F16"
+                    )))
+                }
             };
-            if let Some(i) = (0..rows.len()).find(|&i| !rows.get(i).is_finite()) {
-                return Err(bad(format!(
-                    "tensor '{name}' holds a non-finite value at row {}, column {}",
-                    i / shape[1],
-                    i % shape[1]
-                )));
-            }
-            Ok((rows, shape[1]))
+            Ok((rows, t.shape[1]))
         };
         let (texture, d_t) = read("texture")?;
         let (shape, d_s) = read("shape")?;

@@ -3,7 +3,7 @@
 //!
 //! Where the checks run, and why: reading a value from the backend synchronises it (a GPU stalls
 //! its queue), so nothing is read every iteration. Losses stay on the backend and are read in one
-//! batch whenever the trainer reads them anyway (every [`LOG_EVERY`](super::progress::LOG_EVERY)
+//! batch whenever the trainer reads them anyway (every [`LOG_EVERY`](super::LOG_EVERY)
 //! iterations, at each checkpoint and at the end of each epoch); each one is checked, so the
 //! report gives the exact iteration of the first bad loss. Gradients are not read at all: Adam
 //! turns a NaN or Inf gradient into a NaN parameter (`m/√v` is NaN or Inf/Inf), so the parameters

@@ -1,17 +1,18 @@
-//! Phase 1 (SPEC §2): the two-stream heads, A and Q trained on the long-tailed training set with
+//! Phase 1 (METHOD.md §2): the two-stream heads, A and Q trained on the long-tailed training set with
 //! `CE(Q) + CE(A)`, plus `w_land·L_land + w_vis·L_vis` of the landmark module when the data set has
 //! landmarks.
 
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::{guard, progress, EpochLog};
+use super::{guard, EpochLog, LOG_EVERY};
 use crate::backend::{Backend, ClassLoss, Tensor};
 use crate::config::Phase1Config;
 use crate::data::Landmarks;
 use crate::error::{Error, Result};
 use crate::model::Heads;
 use crate::nn::{Adam, Mode};
+use crate::progress;
 
 /// Trains `heads` in place on backbone vectors `x` (resident on the backend) with labels `y`, for
 /// a data set without landmarks (see [`train_phase1_with`]).
@@ -181,7 +182,7 @@ pub fn train_phase1_with<B: Backend>(
             }
             adam.step(be, lr, params)?;
             pb.inc(1);
-            if (it + 1) % progress::LOG_EVERY == 0 {
+            if (it + 1) % LOG_EVERY == 0 {
                 let last = q_losses.last().or(a_losses.last());
                 if let Some(l) = last {
                     let v = be.read_scalars(&[l])?[0];

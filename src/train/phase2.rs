@@ -1,13 +1,14 @@
-//! Phase 2 (SPEC §4, Algorithm 1): the three-player game of G, D and Q over the feature
-//! dictionaries. One iteration draws one class per sample (the paper draws one per step).
+//! Phase 2 (METHOD.md §4, Algorithm 1): the three-player game of G, D and Q over the feature
+//! dictionaries, one iteration at a time ([`Game::step`]); one iteration draws one class per sample
+//! (the paper draws one per step). The epochs, checkpoints and resuming are
+//! [`Phase2Run`](super::Phase2Run)'s.
 
 use rand::Rng;
 
-use super::dictionary::{DeviceDictionary, Dictionary};
-use super::guard::{self, PendingLoss};
+use super::dictionary::Dictionary;
+pub use super::iteration::{class_loss_margins, Phase2Context};
 use super::iteration::{Draw, Inputs, Observer, SubStep};
-use super::sampling::MinorityClassSampler;
-use super::{progress, EpochLog};
+use super::EpochLog;
 use crate::backend::{Backend, ClassLoss, ConvexOut, Indices, Tensor};
 use crate::config::{ModelConfig, Phase2Config, QLoss};
 use crate::error::{Error, Result};
@@ -34,74 +35,6 @@ pub struct StepLosses<B: Backend> {
     pub d_real: Option<Tensor<B>>,
     pub d_fake: Option<Tensor<B>>,
     pub g: Tensor<B>,
-}
-
-/// Everything an iteration needs that does not change between iterations.
-pub struct Phase2Context<'a, B: Backend> {
-    pub dict: &'a Dictionary,
-    pub dev: &'a DeviceDictionary<B>,
-    pub cfg: &'a Phase2Config,
-    pub sampler: MinorityClassSampler,
-    pub majority: usize,
-    /// LDAM margins (`1 × N_C`), when Q's loss is LDAM.
-    pub margins: Option<Tensor<B>>,
-}
-
-impl<'a, B: Backend> Phase2Context<'a, B> {
-    pub fn new(
-        be: &B,
-        dict: &'a Dictionary,
-        dev: &'a DeviceDictionary<B>,
-        cfg: &'a Phase2Config,
-    ) -> Result<Self> {
-        if cfg.ns > dict.min_rows() {
-            let c = dict
-                .layout
-                .rows
-                .iter()
-                .position(|&r| r == dict.min_rows())
-                .unwrap_or(0);
-            return Err(Error::invalid(
-                "--ns",
-                format!(
-                    "N_s = {} exceeds the smallest dictionary (class {c} has {} rows); use --ns {} or fewer",
-                    cfg.ns,
-                    dict.min_rows(),
-                    dict.min_rows()
-                ),
-            ));
-        }
-        let majority = dict
-            .counts
-            .iter()
-            .enumerate()
-            .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        let margins = class_loss_margins(be, cfg, &dict.counts)?;
-        Ok(Phase2Context {
-            dict,
-            dev,
-            cfg,
-            sampler: MinorityClassSampler::new(&dict.counts)?,
-            majority,
-            margins,
-        })
-    }
-}
-
-/// LDAM margins from the class counts when `cfg.q_loss` is LDAM.
-pub fn class_loss_margins<B: Backend>(
-    be: &B,
-    cfg: &Phase2Config,
-    counts: &[usize],
-) -> Result<Option<Tensor<B>>> {
-    if cfg.q_loss != QLoss::Ldam {
-        return Ok(None);
-    }
-    let m = crate::backend::cpu::losses::ldam_margins(counts, cfg.ldam_max_margin)?;
-    let m: Vec<f32> = m.iter().map(|&x| x as f32).collect();
-    Ok(Some(be.upload_f32(&m, 1, counts.len())?))
 }
 
 /// The `ClassLoss` for a Q loss choice.
@@ -298,30 +231,6 @@ impl<B: Backend> Game<B> {
     }
 }
 
-/// Runs `cfg.epochs` epochs of `ceil(n_train / B)` iterations; returns per-epoch mean losses.
-pub fn train_phase2<B: Backend>(
-    be: &B,
-    game: &mut Game<B>,
-    ctx: &Phase2Context<'_, B>,
-    n_train: usize,
-    rng: &mut impl Rng,
-    show_progress: bool,
-) -> Result<Vec<EpochLog>> {
-    let start = Phase2Progress::default();
-    let no_checkpoints = |_: &Game<B>, _: &Phase2Progress, _: &_| Ok(());
-    train_phase2_from(
-        be,
-        game,
-        ctx,
-        n_train,
-        rng,
-        show_progress,
-        start,
-        0,
-        no_checkpoints,
-    )
-}
-
 /// Where a Phase 2 run stands between two iterations: with the players (weights, Adam state,
 /// `Game::iteration`) and the random stream, what a resumed run needs to continue bit for bit.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -335,97 +244,4 @@ pub struct Phase2Progress {
     /// Every loss of the epoch under way so far, by name, in iteration order (the epoch's means
     /// are summed from these, so they are the same however the epoch was interrupted).
     pub losses: std::collections::BTreeMap<String, Vec<f64>>,
-}
-
-/// [`train_phase2`] from `start` (a fresh run or a checkpoint's progress). After every
-/// `checkpoint_every`-th iteration (0 = never), once that iteration's losses and the parameters
-/// have passed the [`guard`](super::guard) checks, `checkpoint` gets the game, the progress and
-/// the random stream as they are between iterations.
-#[allow(clippy::too_many_arguments)]
-pub fn train_phase2_from<B: Backend, R: Rng>(
-    be: &B,
-    game: &mut Game<B>,
-    ctx: &Phase2Context<'_, B>,
-    n_train: usize,
-    rng: &mut R,
-    show_progress: bool,
-    start: Phase2Progress,
-    checkpoint_every: usize,
-    mut checkpoint: impl FnMut(&Game<B>, &Phase2Progress, &R) -> Result<()>,
-) -> Result<Vec<EpochLog>> {
-    const STAGE: &str = "phase 2";
-    let cfg = ctx.cfg;
-    let per_epoch = n_train.div_ceil(cfg.batch).max(1);
-    let mut state = start;
-    let pb = progress::bar((cfg.epochs * per_epoch) as u64, "phase 2", show_progress);
-    pb.set_position((state.epoch * per_epoch + state.iter_in_epoch) as u64);
-    let mut pending: Vec<(usize, StepLosses<B>)> = Vec::new();
-    let mut checked = game.iteration;
-    while state.epoch < cfg.epochs {
-        let lr = cfg.lr.at(state.epoch);
-        let s = game.step(be, ctx, rng, lr)?;
-        let it = game.iteration;
-        pending.push((it, s));
-        state.iter_in_epoch += 1;
-        pb.inc(1);
-        let epoch_done = state.iter_in_epoch >= per_epoch;
-        let save = checkpoint_every > 0 && it.is_multiple_of(checkpoint_every);
-        if epoch_done || save || state.iter_in_epoch.is_multiple_of(progress::LOG_EVERY) {
-            let mut items = Vec::new();
-            for (i, s) in &pending {
-                let named = [
-                    ("q_real", Some(&s.q_real)),
-                    ("q_fake", Some(&s.q_fake)),
-                    ("d_real", s.d_real.as_ref()),
-                    ("d_fake", s.d_fake.as_ref()),
-                    ("g", Some(&s.g)),
-                ];
-                for (name, value) in named {
-                    if let Some(value) = value {
-                        items.push(PendingLoss {
-                            iteration: *i,
-                            name,
-                            value,
-                        });
-                    }
-                }
-            }
-            let values = guard::read_losses(be, STAGE, &items)?;
-            for (p, v) in items.iter().zip(&values) {
-                state.losses.entry(p.name.to_string()).or_default().push(*v);
-            }
-            drop(items);
-            pending.clear();
-            let players = game
-                .g
-                .net
-                .params()
-                .into_iter()
-                .chain(game.d.net.params())
-                .chain(game.q.params());
-            guard::check_params(be, STAGE, it, checked, players)?;
-            checked = it;
-            let last = |k: &str| state.losses.get(k).and_then(|v| v.last()).copied();
-            if let (Some(q), Some(g)) = (last("q_real"), last("g")) {
-                pb.set_message(format!("epoch {} q {q:.4} g {g:.4}", state.epoch + 1));
-            }
-        }
-        if epoch_done {
-            let mut log = EpochLog::new("phase2", state.epoch);
-            for name in ["q_real", "q_fake", "d_real", "d_fake", "g"] {
-                if let Some(m) = state.losses.get(name).and_then(|v| guard::mean(v)) {
-                    log.losses.insert(name.to_string(), m);
-                }
-            }
-            state.logs.push(log);
-            state.losses.clear();
-            state.epoch += 1;
-            state.iter_in_epoch = 0;
-        }
-        if save {
-            checkpoint(game, &state, rng)?;
-        }
-    }
-    pb.finish_and_clear();
-    Ok(state.logs)
 }

@@ -2,15 +2,12 @@
 //! evaluation. Each stage is a function so the command line can run them one at a time from a run
 //! directory or all at once.
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{finetune_q, smote, Sampling};
 use super::dictionary::{extract_features, Dictionary};
 use super::phase1::train_phase1_with;
-use super::phase2::{train_phase2, Game, Phase2Context};
-use super::EpochLog;
+use super::{EpochLog, Phase2Run};
 use crate::backend::{Backend, Tensor};
 use crate::config::{Config, QLoss};
 use crate::data::features_file::{FeatureSet, Split};
@@ -18,27 +15,18 @@ use crate::data::fmnist::{
     load_fashion_mnist, make_long_tailed, Dataset, LtCounts, LtSpec, LtSplit, TEST_LABELS,
     TRAIN_LABELS,
 };
+use crate::data::FASHION_MNIST_CLASS_NAMES;
 use crate::error::{Error, Result};
 use crate::metrics::{evaluate, Metrics};
 use crate::model::{Heads, HeadsSpec};
 use crate::nn::Mlp;
-use crate::report::FASHION_MNIST_CLASSES;
 
-/// Identity of the backbone in front of the heads (SPEC §1: identity on pixels for Fashion-MNIST).
+/// Identity of the backbone in front of the heads (METHOD.md §1: identity on pixels for Fashion-MNIST).
 pub const IDENTITY_BACKBONE: &str = "identity:pixels/255";
 
-/// Seeds of the independent random streams of a run, derived from the run seed so that changing
-/// one stage (say, the number of Phase 2 epochs) does not shift the numbers another stage sees.
-pub fn stage_rng(seed: u64, stage: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(stage);
-    rng
-}
-pub const STREAM_INIT: u64 = 1;
-pub const STREAM_PHASE1: u64 = 2;
-pub const STREAM_PHASE2: u64 = 3;
-pub const STREAM_BASELINE: u64 = 4;
-pub const STREAM_SMOTE: u64 = 5;
+pub use super::{
+    stage_rng, STREAM_BASELINE, STREAM_INIT, STREAM_PHASE1, STREAM_PHASE2, STREAM_SMOTE,
+};
 
 /// The long-tailed training split and the test set of a configuration.
 pub struct Data {
@@ -178,7 +166,7 @@ fn load_fmnist_data(cfg: &Config) -> Result<Data> {
     Ok(Data {
         split,
         test,
-        class_names: FASHION_MNIST_CLASSES
+        class_names: FASHION_MNIST_CLASS_NAMES
             .iter()
             .map(|s| s.to_string())
             .collect(),
@@ -416,73 +404,14 @@ pub fn run_method<B: Backend>(
         Method::ConvexGan(loss) => {
             let mut p2 = p2.clone();
             p2.q_loss = loss;
-            let (game, logs) =
-                run_convex_gan(be, cfg, &p2, q, train.n, &feats.dict, show_progress)?;
+            let (game, logs) = Phase2Run::new(cfg)
+                .with_phase2(p2)
+                .progress(show_progress)
+                .train(be, q, train.n, &feats.dict)?;
             return Ok((game.q, logs));
         }
     };
     Ok((q, logs))
-}
-
-/// Phase 2 on an uploaded dictionary from Q's Phase 1 state.
-pub fn run_convex_gan<B: Backend>(
-    be: &B,
-    cfg: &Config,
-    p2: &crate::config::Phase2Config,
-    q: Mlp<B>,
-    n_train: usize,
-    dict: &Dictionary,
-    show_progress: bool,
-) -> Result<(Game<B>, Vec<EpochLog>)> {
-    run_convex_gan_with(be, cfg, p2, q, n_train, dict, show_progress, None)
-}
-
-/// [`run_convex_gan`], checkpointing (and resuming) under `plan` when there is one.
-#[allow(clippy::too_many_arguments)]
-pub fn run_convex_gan_with<B: Backend>(
-    be: &B,
-    cfg: &Config,
-    p2: &crate::config::Phase2Config,
-    q: Mlp<B>,
-    n_train: usize,
-    dict: &Dictionary,
-    show_progress: bool,
-    plan: Option<&super::checkpoint::Plan>,
-) -> Result<(Game<B>, Vec<EpochLog>)> {
-    let capped;
-    let p2 = if p2.cap_ns && p2.ns > dict.min_rows() {
-        eprintln!(
-            "note: N_s = {} capped to {}, the smallest class dictionary",
-            p2.ns,
-            dict.min_rows()
-        );
-        capped = crate::config::Phase2Config {
-            ns: dict.min_rows(),
-            ..p2.clone()
-        };
-        &capped
-    } else {
-        p2
-    };
-    let dev = dict.upload(be)?;
-    let ctx = Phase2Context::new(be, dict, &dev, p2)?;
-    let mut init = stage_rng(cfg.seed, STREAM_INIT + 100);
-    let mut game = Game::new(be, &cfg.model, dict, p2.ns, q, &mut init)?;
-    let mut rng = stage_rng(cfg.seed, STREAM_PHASE2);
-    let logs = match plan {
-        None => train_phase2(be, &mut game, &ctx, n_train, &mut rng, show_progress)?,
-        Some(plan) => super::checkpoint::train(
-            be,
-            cfg,
-            &mut game,
-            &ctx,
-            n_train,
-            &mut rng,
-            show_progress,
-            plan,
-        )?,
-    };
-    Ok((game, logs))
 }
 
 /// Test metrics of `heads` with `q` as the main classifier.

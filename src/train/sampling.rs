@@ -1,4 +1,4 @@
-//! Host-side randomness of Phase 2 (SPEC §4 step 1 and 3). Drawn from one seeded generator so the
+//! Host-side randomness of Phase 2 (METHOD.md §4 step 1 and 3). Drawn from one seeded generator so the
 //! CPU and CUDA backends see the same numbers and can be compared step for step.
 
 use rand::distributions::{Distribution, WeightedIndex};
@@ -70,7 +70,7 @@ impl MinorityClassSampler {
     }
 }
 
-/// For each class in `classes`, `ns` distinct rows of that class's dictionary (SPEC §4 Choice:
+/// For each class in `classes`, `ns` distinct rows of that class's dictionary (METHOD.md §4 Choice:
 /// without replacement), as global row indices, sample after sample.
 pub fn sample_rows(
     rng: &mut impl Rng,

@@ -1,4 +1,4 @@
-//! Shared by tests/backbone_chain.rs and tests/gpu_backbone.rs: the ONNX project's node test cases
+//! Shared by tests/data/backbone_chain.rs and tests/data/gpu_backbone.rs: the ONNX project's node test cases
 //! (Debian's `libonnx-testdata`), turned into single-input models, and small random VGG-shaped
 //! models written with tract's protobuf types.
 #![allow(dead_code)]

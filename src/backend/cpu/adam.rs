@@ -3,36 +3,40 @@
 use ndarray::Zip;
 
 use super::Cpu;
+use crate::backend::prelude::*;
 use crate::backend::{check, AdamHyper, Scalar, Tensor};
 use crate::error::Result;
 
-pub fn adam_step<T: Scalar>(
-    param: &mut Tensor<Cpu<T>>,
-    grad: &Tensor<Cpu<T>>,
-    m: &mut Tensor<Cpu<T>>,
-    v: &mut Tensor<Cpu<T>>,
-    h: &AdamHyper,
-) -> Result<()> {
-    check::adam_step("adam_step", param, grad, m, v, h)?;
-    let b1 = T::of(h.beta1);
-    let b2 = T::of(h.beta2);
-    let one = T::one();
-    // Bias corrections folded into the step size and epsilon, as the paper's "efficient" form would
-    // change results slightly; we keep the textbook form so the reference is unambiguous.
-    let c1 = T::of(1.0 - h.beta1.powi(h.step.min(i32::MAX as u64) as i32));
-    let c2 = T::of(1.0 - h.beta2.powi(h.step.min(i32::MAX as u64) as i32));
-    let lr = T::of(h.lr);
-    let eps = T::of(h.eps);
-    Zip::from(&mut param.buf)
-        .and(&grad.buf)
-        .and(&mut m.buf)
-        .and(&mut v.buf)
-        .for_each(|p, &g, m, v| {
-            *m = b1 * *m + (one - b1) * g;
-            *v = b2 * *v + (one - b2) * g * g;
-            let mhat = *m / c1;
-            let vhat = *v / c2;
-            *p -= lr * mhat / (vhat.sqrt() + eps);
-        });
-    Ok(())
+impl<T: Scalar> AdamOps for Cpu<T> {
+    fn adam_step(
+        &self,
+        param: &mut Tensor<Cpu<T>>,
+        grad: &Tensor<Cpu<T>>,
+        m: &mut Tensor<Cpu<T>>,
+        v: &mut Tensor<Cpu<T>>,
+        h: &AdamHyper,
+    ) -> Result<()> {
+        check::adam_step("adam_step", param, grad, m, v, h)?;
+        let b1 = T::of(h.beta1);
+        let b2 = T::of(h.beta2);
+        let one = T::one();
+        // Bias corrections folded into the step size and epsilon, as the paper's "efficient" form would
+        // change results slightly; we keep the textbook form so the reference is unambiguous.
+        let c1 = T::of(1.0 - h.beta1.powi(h.step.min(i32::MAX as u64) as i32));
+        let c2 = T::of(1.0 - h.beta2.powi(h.step.min(i32::MAX as u64) as i32));
+        let lr = T::of(h.lr);
+        let eps = T::of(h.eps);
+        Zip::from(&mut param.buf)
+            .and(&grad.buf)
+            .and(&mut m.buf)
+            .and(&mut v.buf)
+            .for_each(|p, &g, m, v| {
+                *m = b1 * *m + (one - b1) * g;
+                *v = b2 * *v + (one - b2) * g * g;
+                let mhat = *m / c1;
+                let vhat = *v / c2;
+                *p -= lr * mhat / (vhat.sqrt() + eps);
+            });
+        Ok(())
+    }
 }

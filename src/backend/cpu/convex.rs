@@ -2,12 +2,13 @@
 //! backward to G's logits, and the gather of real dictionary rows.
 //!
 //! Dictionary values are widened from their storage precision (f32/bf16/f16) element by element
-//! and every sum accumulates in the compute type `T` (SPEC §3: never narrower than f32).
+//! and every sum accumulates in the compute type `T` (METHOD.md §3: never narrower than f32).
 
 use ndarray::Array2;
 
-use super::lsgan::softmax_into;
+use super::losses::softmax_into;
 use super::{tensor, Cpu};
+use crate::backend::prelude::*;
 use crate::backend::{check, ConvexOut, DictTensor, HostRows, Indices, Scalar, Tensor};
 use crate::error::{Error, Result};
 
@@ -80,89 +81,94 @@ fn weight_grad<T: Scalar>(
     g
 }
 
-pub fn convex_combine_fwd<T: Scalar>(
-    logits: &Tensor<Cpu<T>>,
-    dict_t: &DictTensor<Cpu<T>>,
-    dict_s: &DictTensor<Cpu<T>>,
-    rows: &Indices<Cpu<T>>,
-) -> Result<ConvexOut<Cpu<T>>> {
-    const OP: &str = "convex_combine_fwd";
-    let batch = logits.rows;
-    let ns = check::convex_batch(OP, batch, logits.cols, dict_t, dict_s, rows)?;
-    check_indices(OP, &rows.buf, dict_t.rows)?;
+impl<T: Scalar> ConvexOps for Cpu<T> {
+    fn convex_combine_fwd(
+        &self,
+        logits: &Tensor<Cpu<T>>,
+        dict_t: &DictTensor<Cpu<T>>,
+        dict_s: &DictTensor<Cpu<T>>,
+        rows: &Indices<Cpu<T>>,
+    ) -> Result<ConvexOut<Cpu<T>>> {
+        const OP: &str = "convex_combine_fwd";
+        let batch = logits.rows;
+        let ns = check::convex_batch(OP, batch, logits.cols, dict_t, dict_s, rows)?;
+        check_indices(OP, &rows.buf, dict_t.rows)?;
 
-    let mut w = Array2::<T>::zeros((batch, 2 * ns));
-    for b in 0..batch {
-        let z = logits.buf.row(b);
-        let mut wr = w.row_mut(b);
-        // The two streams get independent softmaxes over their own halves.
-        for half in 0..2 {
-            let zs: Vec<T> = z.iter().skip(half * ns).take(ns).copied().collect();
-            let mut ws = vec![T::zero(); ns];
-            softmax_into(&zs, &mut ws);
-            for (k, v) in ws.into_iter().enumerate() {
-                wr[half * ns + k] = v;
+        let mut w = Array2::<T>::zeros((batch, 2 * ns));
+        for b in 0..batch {
+            let z = logits.buf.row(b);
+            let mut wr = w.row_mut(b);
+            // The two streams get independent softmaxes over their own halves.
+            for half in 0..2 {
+                let zs: Vec<T> = z.iter().skip(half * ns).take(ns).copied().collect();
+                let mut ws = vec![T::zero(); ns];
+                softmax_into(&zs, &mut ws);
+                for (k, v) in ws.into_iter().enumerate() {
+                    wr[half * ns + k] = v;
+                }
             }
         }
+        let w_t = w.slice(ndarray::s![.., ..ns]).to_owned();
+        let w_s = w.slice(ndarray::s![.., ns..]).to_owned();
+        let f_t = combine(&w_t, &dict_t.buf, dict_t.cols, &rows.buf);
+        let f_s = combine(&w_s, &dict_s.buf, dict_s.cols, &rows.buf);
+        Ok(ConvexOut {
+            f_t: tensor(f_t),
+            f_s: tensor(f_s),
+            w: tensor(w),
+        })
     }
-    let w_t = w.slice(ndarray::s![.., ..ns]).to_owned();
-    let w_s = w.slice(ndarray::s![.., ns..]).to_owned();
-    let f_t = combine(&w_t, &dict_t.buf, dict_t.cols, &rows.buf);
-    let f_s = combine(&w_s, &dict_s.buf, dict_s.cols, &rows.buf);
-    Ok(ConvexOut {
-        f_t: tensor(f_t),
-        f_s: tensor(f_s),
-        w: tensor(w),
-    })
-}
 
-pub fn convex_combine_bwd<T: Scalar>(
-    w: &Tensor<Cpu<T>>,
-    d_f_t: &Tensor<Cpu<T>>,
-    d_f_s: &Tensor<Cpu<T>>,
-    dict_t: &DictTensor<Cpu<T>>,
-    dict_s: &DictTensor<Cpu<T>>,
-    rows: &Indices<Cpu<T>>,
-) -> Result<Tensor<Cpu<T>>> {
-    const OP: &str = "convex_combine_bwd";
-    let batch = w.rows;
-    let ns = check::convex_batch(OP, batch, w.cols, dict_t, dict_s, rows)?;
-    check_indices(OP, &rows.buf, dict_t.rows)?;
-    check::convex_grads(OP, batch, d_f_t, d_f_s, dict_t, dict_s)?;
-    let g_t = weight_grad(&d_f_t.buf, &dict_t.buf, dict_t.cols, &rows.buf, ns);
-    let g_s = weight_grad(&d_f_s.buf, &dict_s.buf, dict_s.cols, &rows.buf, ns);
+    fn convex_combine_bwd(
+        &self,
+        w: &Tensor<Cpu<T>>,
+        d_f_t: &Tensor<Cpu<T>>,
+        d_f_s: &Tensor<Cpu<T>>,
+        dict_t: &DictTensor<Cpu<T>>,
+        dict_s: &DictTensor<Cpu<T>>,
+        rows: &Indices<Cpu<T>>,
+    ) -> Result<Tensor<Cpu<T>>> {
+        const OP: &str = "convex_combine_bwd";
+        let batch = w.rows;
+        let ns = check::convex_batch(OP, batch, w.cols, dict_t, dict_s, rows)?;
+        check_indices(OP, &rows.buf, dict_t.rows)?;
+        check::convex_grads(OP, batch, d_f_t, d_f_s, dict_t, dict_s)?;
+        let g_t = weight_grad(&d_f_t.buf, &dict_t.buf, dict_t.cols, &rows.buf, ns);
+        let g_s = weight_grad(&d_f_s.buf, &dict_s.buf, dict_s.cols, &rows.buf, ns);
 
-    // Softmax backward per half: d_logit = w ⊙ (g − <w, g>).
-    let mut d_logits = Array2::<T>::zeros((batch, 2 * ns));
-    for b in 0..batch {
-        for (half, g) in [&g_t, &g_s].into_iter().enumerate() {
-            let off = half * ns;
-            let mut wg = T::zero();
-            for k in 0..ns {
-                wg += w.buf[[b, off + k]] * g[[b, k]];
-            }
-            for k in 0..ns {
-                d_logits[[b, off + k]] = w.buf[[b, off + k]] * (g[[b, k]] - wg);
+        // Softmax backward per half: d_logit = w ⊙ (g − <w, g>).
+        let mut d_logits = Array2::<T>::zeros((batch, 2 * ns));
+        for b in 0..batch {
+            for (half, g) in [&g_t, &g_s].into_iter().enumerate() {
+                let off = half * ns;
+                let mut wg = T::zero();
+                for k in 0..ns {
+                    wg += w.buf[[b, off + k]] * g[[b, k]];
+                }
+                for k in 0..ns {
+                    d_logits[[b, off + k]] = w.buf[[b, off + k]] * (g[[b, k]] - wg);
+                }
             }
         }
+        Ok(tensor(d_logits))
     }
-    Ok(tensor(d_logits))
-}
 
-pub fn dict_gather<T: Scalar>(
-    dict: &DictTensor<Cpu<T>>,
-    rows: &Indices<Cpu<T>>,
-) -> Result<Tensor<Cpu<T>>> {
-    check_indices("dict_gather", &rows.buf, dict.rows)?;
-    let cols = dict.cols;
-    let mut out = Array2::<T>::zeros((rows.len, cols));
-    let mut row = vec![T::zero(); cols];
-    for (i, &r) in rows.buf.iter().enumerate() {
-        widen_row(&dict.buf, r as usize, &mut row);
-        out.row_mut(i)
-            .iter_mut()
-            .zip(&row)
-            .for_each(|(o, &x)| *o = x);
+    fn dict_gather(
+        &self,
+        dict: &DictTensor<Cpu<T>>,
+        rows: &Indices<Cpu<T>>,
+    ) -> Result<Tensor<Cpu<T>>> {
+        check_indices("dict_gather", &rows.buf, dict.rows)?;
+        let cols = dict.cols;
+        let mut out = Array2::<T>::zeros((rows.len, cols));
+        let mut row = vec![T::zero(); cols];
+        for (i, &r) in rows.buf.iter().enumerate() {
+            widen_row(&dict.buf, r as usize, &mut row);
+            out.row_mut(i)
+                .iter_mut()
+                .zip(&row)
+                .for_each(|(o, &x)| *o = x);
+        }
+        Ok(tensor(out))
     }
-    Ok(tensor(out))
 }

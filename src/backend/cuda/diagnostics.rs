@@ -7,7 +7,7 @@
 use cudarc::driver::sys::CUdevice_attribute;
 
 use super::{nvrtc, probe, CudaBackend};
-use crate::backend::Backend;
+use crate::backend::prelude::*;
 use crate::error::{Error, Result};
 
 /// The outcome of [`gpu_info`]: `key: value` lines, and whether a device was there to use.

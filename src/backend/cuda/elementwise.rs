@@ -5,20 +5,9 @@ use cudarc::driver::CudaSlice;
 
 use super::{launch_cfg, to_int, CudaBackend};
 use crate::backend::kernel_abi::launch as k;
+use crate::backend::prelude::*;
 use crate::backend::{check, Indices, Tensor};
 use crate::error::{Error, Result};
-
-pub fn zeros(be: &CudaBackend, rows: usize, cols: usize) -> Result<Tensor<CudaBackend>> {
-    to_int("zeros", "output", rows * cols)?;
-    Ok(Tensor::from_parts(be.alloc_zeros(rows * cols)?, rows, cols))
-}
-
-pub fn fill(be: &CudaBackend, rows: usize, cols: usize, value: f64) -> Result<Tensor<CudaBackend>> {
-    let n = rows * cols;
-    let mut y = be.alloc_zeros(n)?;
-    fill_slice(be, &mut y, n, value as f32)?;
-    Ok(Tensor::from_parts(y, rows, cols))
-}
 
 /// `y[..n] = value` (also used to poison outputs in tests).
 pub fn fill_slice(be: &CudaBackend, y: &mut CudaSlice<f32>, n: usize, value: f32) -> Result<()> {
@@ -28,35 +17,6 @@ pub fn fill_slice(be: &CudaBackend, y: &mut CudaSlice<f32>, n: usize, value: f32
     }
     // SAFETY: `y` holds at least n floats.
     unsafe { k::fill_f32(be, launch_cfg::flat(n), y, value, n_i) }
-}
-
-pub fn axpy(
-    be: &CudaBackend,
-    y: &mut Tensor<CudaBackend>,
-    alpha: f64,
-    x: &Tensor<CudaBackend>,
-) -> Result<()> {
-    check::same_shape("axpy", y, x)?;
-    let n = y.len();
-    let n_i = to_int("axpy", "y", n)?;
-    if n == 0 {
-        return Ok(());
-    }
-    let alpha = alpha as f32;
-    // SAFETY: y and x are distinct tensors (one is borrowed mutably) of the same n elements.
-    unsafe { k::axpy_f32(be, launch_cfg::flat(n), &mut y.buf, &x.buf, alpha, n_i) }
-}
-
-pub fn scale(be: &CudaBackend, x: &Tensor<CudaBackend>, alpha: f64) -> Result<Tensor<CudaBackend>> {
-    let n = x.len();
-    let n_i = to_int("scale", "x", n)?;
-    let mut y = be.alloc_out(n)?;
-    if n > 0 {
-        let alpha = alpha as f32;
-        // SAFETY: both hold n floats.
-        unsafe { k::scale_f32(be, launch_cfg::flat(n), &mut y, &x.buf, alpha, n_i) }?;
-    }
-    Ok(Tensor::from_parts(y, x.rows, x.cols))
 }
 
 /// `dst[:, dst_col0 .. dst_col0 + width] = src[:, src_col0 .. src_col0 + width]`.
@@ -101,121 +61,16 @@ fn copy_cols(
     }
 }
 
-pub fn concat_cols(
-    be: &CudaBackend,
-    parts: &[&Tensor<CudaBackend>],
-) -> Result<Tensor<CudaBackend>> {
-    let rows = check::concat_cols("concat_cols", parts)?;
-    let cols: usize = parts.iter().map(|p| p.cols).sum();
-    to_int("concat_cols", "output", rows * cols)?;
-    let mut out = be.alloc_out(rows * cols)?;
-    let mut c0 = 0;
-    for p in parts {
-        copy_cols(
-            be,
-            "concat_cols",
-            &mut out,
-            cols,
-            c0,
-            &p.buf,
-            p.cols,
-            0,
-            p.cols,
-            rows,
-        )?;
-        c0 += p.cols;
+impl CudaBackend {
+    /// `scale · Σ x[..n]` as a `1 × 1` tensor: the final, deterministic reduction of per-row
+    /// losses (`sum_scaled_f32`), one block: 256 threads, 1024 beyond 16 Ki values. The result
+    /// depends only on `n` (no atomics), so runs are reproducible.
+    pub fn sum_scaled(&self, x: &CudaSlice<f32>, n: usize, scale: f64) -> Result<Tensor<Self>> {
+        sum_scaled(self, x, n, scale)
     }
-    Ok(Tensor::from_parts(out, rows, cols))
 }
 
-pub fn split_cols(
-    be: &CudaBackend,
-    x: &Tensor<CudaBackend>,
-    widths: &[usize],
-) -> Result<Vec<Tensor<CudaBackend>>> {
-    check::split_cols("split_cols", x, widths)?;
-    let mut out = Vec::with_capacity(widths.len());
-    let mut c0 = 0;
-    for &w in widths {
-        let mut part = be.alloc_out(x.rows * w)?;
-        copy_cols(
-            be,
-            "split_cols",
-            &mut part,
-            w,
-            0,
-            &x.buf,
-            x.cols,
-            c0,
-            w,
-            x.rows,
-        )?;
-        out.push(Tensor::from_parts(part, x.rows, w));
-        c0 += w;
-    }
-    Ok(out)
-}
-
-pub fn gather_rows(
-    be: &CudaBackend,
-    x: &Tensor<CudaBackend>,
-    rows: &Indices<CudaBackend>,
-) -> Result<Tensor<CudaBackend>> {
-    const OP: &str = "gather_rows";
-    be.check_indices(OP, rows, "row index", x.rows, "rows")?;
-    let n = rows.len() * x.cols;
-    to_int(OP, "output", n)?;
-    to_int(OP, "x", x.len())?;
-    let (len, cols) = (rows.len() as i32, x.cols as i32);
-    let mut out = be.alloc_out(n)?;
-    if n > 0 {
-        // SAFETY: out holds n·cols floats, idx n values each < x.rows (checked from the recorded
-        // maximum), x holds x.rows·cols floats.
-        unsafe {
-            k::gather_rows_f32(
-                be,
-                launch_cfg::flat(n),
-                &mut out,
-                &x.buf,
-                &rows.buf.slice,
-                len,
-                cols,
-            )
-        }?;
-    }
-    Ok(Tensor::from_parts(out, rows.len(), x.cols))
-}
-
-pub fn onehot(
-    be: &CudaBackend,
-    labels: &Indices<CudaBackend>,
-    n: usize,
-) -> Result<Tensor<CudaBackend>> {
-    const OP: &str = "onehot";
-    be.check_indices(OP, labels, "label", n, "classes")?;
-    let total = labels.len() * n;
-    to_int(OP, "output", total)?;
-    let mut out = be.alloc_out(total)?;
-    if total > 0 {
-        let (len, classes) = (labels.len() as i32, n as i32);
-        // SAFETY: out holds n·classes floats, labels n values.
-        unsafe {
-            k::onehot_f32(
-                be,
-                launch_cfg::flat(total),
-                &mut out,
-                &labels.buf.slice,
-                len,
-                classes,
-            )
-        }?;
-    }
-    Ok(Tensor::from_parts(out, labels.len(), n))
-}
-
-/// `scale · Σ x[..n]` as a `1 × 1` tensor, one block: 256 threads, 1024 beyond 16 Ki values. The
-/// result depends only on `n` (no atomics), so runs are reproducible.
-pub fn sum_scaled(
+fn sum_scaled(
     be: &CudaBackend,
     x: &CudaSlice<f32>,
     n: usize,
@@ -239,4 +94,155 @@ pub fn sum_scaled(
     // as the kernel assumes.
     unsafe { k::sum_scaled_f32(be, launch_cfg::one_block(threads), &mut out, x, n_i, scale) }?;
     Ok(Tensor::from_parts(out, 1, 1))
+}
+
+impl ElementwiseOps for CudaBackend {
+    fn zeros(&self, rows: usize, cols: usize) -> Result<Tensor<CudaBackend>> {
+        let be = self;
+        to_int("zeros", "output", rows * cols)?;
+        Ok(Tensor::from_parts(be.alloc_zeros(rows * cols)?, rows, cols))
+    }
+
+    fn fill(&self, rows: usize, cols: usize, value: f64) -> Result<Tensor<CudaBackend>> {
+        let be = self;
+        let n = rows * cols;
+        let mut y = be.alloc_zeros(n)?;
+        fill_slice(be, &mut y, n, value as f32)?;
+        Ok(Tensor::from_parts(y, rows, cols))
+    }
+
+    fn axpy(&self, y: &mut Tensor<CudaBackend>, alpha: f64, x: &Tensor<CudaBackend>) -> Result<()> {
+        let be = self;
+        check::same_shape("axpy", y, x)?;
+        let n = y.len();
+        let n_i = to_int("axpy", "y", n)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let alpha = alpha as f32;
+        // SAFETY: y and x are distinct tensors (one is borrowed mutably) of the same n elements.
+        unsafe { k::axpy_f32(be, launch_cfg::flat(n), &mut y.buf, &x.buf, alpha, n_i) }
+    }
+
+    fn scale(&self, x: &Tensor<CudaBackend>, alpha: f64) -> Result<Tensor<CudaBackend>> {
+        let be = self;
+        let n = x.len();
+        let n_i = to_int("scale", "x", n)?;
+        let mut y = be.alloc_out(n)?;
+        if n > 0 {
+            let alpha = alpha as f32;
+            // SAFETY: both hold n floats.
+            unsafe { k::scale_f32(be, launch_cfg::flat(n), &mut y, &x.buf, alpha, n_i) }?;
+        }
+        Ok(Tensor::from_parts(y, x.rows, x.cols))
+    }
+
+    fn concat_cols(&self, parts: &[&Tensor<CudaBackend>]) -> Result<Tensor<CudaBackend>> {
+        let be = self;
+        let rows = check::concat_cols("concat_cols", parts)?;
+        let cols: usize = parts.iter().map(|p| p.cols).sum();
+        to_int("concat_cols", "output", rows * cols)?;
+        let mut out = be.alloc_out(rows * cols)?;
+        let mut c0 = 0;
+        for p in parts {
+            copy_cols(
+                be,
+                "concat_cols",
+                &mut out,
+                cols,
+                c0,
+                &p.buf,
+                p.cols,
+                0,
+                p.cols,
+                rows,
+            )?;
+            c0 += p.cols;
+        }
+        Ok(Tensor::from_parts(out, rows, cols))
+    }
+
+    fn split_cols(
+        &self,
+        x: &Tensor<CudaBackend>,
+        widths: &[usize],
+    ) -> Result<Vec<Tensor<CudaBackend>>> {
+        let be = self;
+        check::split_cols("split_cols", x, widths)?;
+        let mut out = Vec::with_capacity(widths.len());
+        let mut c0 = 0;
+        for &w in widths {
+            let mut part = be.alloc_out(x.rows * w)?;
+            copy_cols(
+                be,
+                "split_cols",
+                &mut part,
+                w,
+                0,
+                &x.buf,
+                x.cols,
+                c0,
+                w,
+                x.rows,
+            )?;
+            out.push(Tensor::from_parts(part, x.rows, w));
+            c0 += w;
+        }
+        Ok(out)
+    }
+
+    fn gather_rows(
+        &self,
+        x: &Tensor<CudaBackend>,
+        rows: &Indices<CudaBackend>,
+    ) -> Result<Tensor<CudaBackend>> {
+        let be = self;
+        const OP: &str = "gather_rows";
+        be.check_indices(OP, rows, "row index", x.rows, "rows")?;
+        let n = rows.len() * x.cols;
+        to_int(OP, "output", n)?;
+        to_int(OP, "x", x.len())?;
+        let (len, cols) = (rows.len() as i32, x.cols as i32);
+        let mut out = be.alloc_out(n)?;
+        if n > 0 {
+            // SAFETY: out holds n·cols floats, idx n values each < x.rows (checked from the recorded
+            // maximum), x holds x.rows·cols floats.
+            unsafe {
+                k::gather_rows_f32(
+                    be,
+                    launch_cfg::flat(n),
+                    &mut out,
+                    &x.buf,
+                    &rows.buf.slice,
+                    len,
+                    cols,
+                )
+            }?;
+        }
+        Ok(Tensor::from_parts(out, rows.len(), x.cols))
+    }
+
+    fn onehot(&self, labels: &Indices<CudaBackend>, n: usize) -> Result<Tensor<CudaBackend>> {
+        let be = self;
+        const OP: &str = "onehot";
+        be.check_indices(OP, labels, "label", n, "classes")?;
+        let total = labels.len() * n;
+        to_int(OP, "output", total)?;
+        let mut out = be.alloc_out(total)?;
+        if total > 0 {
+            let (len, classes) = (labels.len() as i32, n as i32);
+            // SAFETY: out holds n·classes floats, labels n values.
+            unsafe {
+                k::onehot_f32(
+                    be,
+                    launch_cfg::flat(total),
+                    &mut out,
+                    &labels.buf.slice,
+                    len,
+                    classes,
+                )
+            }?;
+        }
+        Ok(Tensor::from_parts(out, labels.len(), n))
+    }
 }

@@ -8,7 +8,7 @@
 //! alive until it stops replaying, then drops them once, after a synchronisation. Memory allocated
 //! before the capture must not be freed inside it (a free node may only free graph memory).
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use cudarc::cublas::CudaBlas;
@@ -49,6 +49,8 @@ impl CudaBackend {
                 device: i.device.clone(),
                 arch: i.arch.clone(),
                 poison: AtomicBool::new(false),
+                convex_kernel: AtomicU8::new(i.convex_kernel.load(Ordering::Relaxed)),
+                counters: Default::default(),
             }),
         })
     }

@@ -9,50 +9,54 @@
 use cudarc::cublas::{sys::cublasOperation_t, Gemm, GemmConfig};
 
 use super::{cuda_err, to_int, CudaBackend};
+use crate::backend::prelude::*;
 use crate::backend::{check, Tensor};
 use crate::error::Result;
 
-pub fn matmul(
-    be: &CudaBackend,
-    a: &Tensor<CudaBackend>,
-    trans_a: bool,
-    b: &Tensor<CudaBackend>,
-    trans_b: bool,
-) -> Result<Tensor<CudaBackend>> {
-    let (m, k, n) = check::matmul("matmul", a, trans_a, b, trans_b)?;
-    to_int("matmul", "A", a.len())?;
-    to_int("matmul", "B", b.len())?;
-    to_int("matmul", "C", m * n)?;
-    if m * n == 0 {
-        return Ok(Tensor::from_parts(be.alloc_zeros(0)?, m, n));
-    }
-    if k == 0 {
-        // An empty sum; not left to cuBLAS, whose k = 0 behaviour is not documented.
-        return Ok(Tensor::from_parts(be.alloc_zeros(m * n)?, m, n));
-    }
-    let op = |t: bool| {
-        if t {
-            cublasOperation_t::CUBLAS_OP_T
-        } else {
-            cublasOperation_t::CUBLAS_OP_N
+impl MatmulOps for CudaBackend {
+    fn matmul(
+        &self,
+        a: &Tensor<CudaBackend>,
+        trans_a: bool,
+        b: &Tensor<CudaBackend>,
+        trans_b: bool,
+    ) -> Result<Tensor<CudaBackend>> {
+        let be = self;
+        let (m, k, n) = check::matmul("matmul", a, trans_a, b, trans_b)?;
+        to_int("matmul", "A", a.len())?;
+        to_int("matmul", "B", b.len())?;
+        to_int("matmul", "C", m * n)?;
+        if m * n == 0 {
+            return Ok(Tensor::from_parts(be.alloc_zeros(0)?, m, n));
         }
-    };
-    let cfg = GemmConfig {
-        transa: op(trans_b),
-        transb: op(trans_a),
-        m: n as i32,
-        n: m as i32,
-        k: k as i32,
-        alpha: 1.0f32,
-        lda: b.cols.max(1) as i32,
-        ldb: a.cols.max(1) as i32,
-        beta: 0.0f32,
-        ldc: n as i32,
-    };
-    // beta = 0: cuBLAS does not read C, so an unset (or NaN-poisoned) output is fine.
-    let mut c = be.alloc_out(m * n)?;
-    // SAFETY: with the swap above, cuBLAS reads k·n floats of B, m·k of A (their row-major sizes,
-    // shapes checked) and writes the m·n floats of C; all three are distinct allocations.
-    unsafe { be.blas().gemm(cfg, &b.buf, &a.buf, &mut c) }.map_err(cuda_err)?;
-    Ok(Tensor::from_parts(c, m, n))
+        if k == 0 {
+            // An empty sum; not left to cuBLAS, whose k = 0 behaviour is not documented.
+            return Ok(Tensor::from_parts(be.alloc_zeros(m * n)?, m, n));
+        }
+        let op = |t: bool| {
+            if t {
+                cublasOperation_t::CUBLAS_OP_T
+            } else {
+                cublasOperation_t::CUBLAS_OP_N
+            }
+        };
+        let cfg = GemmConfig {
+            transa: op(trans_b),
+            transb: op(trans_a),
+            m: n as i32,
+            n: m as i32,
+            k: k as i32,
+            alpha: 1.0f32,
+            lda: b.cols.max(1) as i32,
+            ldb: a.cols.max(1) as i32,
+            beta: 0.0f32,
+            ldc: n as i32,
+        };
+        // beta = 0: cuBLAS does not read C, so an unset (or NaN-poisoned) output is fine.
+        let mut c = be.alloc_out(m * n)?;
+        // SAFETY: with the swap above, cuBLAS reads k·n floats of B, m·k of A (their row-major sizes,
+        // shapes checked) and writes the m·n floats of C; all three are distinct allocations.
+        unsafe { be.blas().gemm(cfg, &b.buf, &a.buf, &mut c) }.map_err(cuda_err)?;
+        Ok(Tensor::from_parts(c, m, n))
+    }
 }

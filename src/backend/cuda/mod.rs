@@ -1,14 +1,17 @@
 //! The CUDA backend: hand-written kernels (`kernels/<family>.cu`, compiled at run time with NVRTC
-//! for the device's compute capability, PTX cached on disk) and cuBLAS for matrix products.
+//! for the device's compute capability — a cubin, PTX as the fallback — cached on disk) and cuBLAS
+//! for matrix products.
 //!
 //! Nothing CUDA is linked at build time: libcuda, libnvrtc and libcublas are loaded when
 //! [`CudaBackend::new`] runs, which checks for them first so that a machine without a driver gets
 //! an [`Error::Cuda`] rather than a panic. All work goes to one stream in order; the host waits only
 //! in `download*`, `read_scalars` and `synchronize`.
 //!
-//! Each family module (`elementwise.rs`, `layers.rs`, ...) is a thin launch wrapper per op: shapes
-//! checked by [`super::check`], as the CPU reference does, grid chosen with [`launch_cfg`], one
-//! launch, `unsafe` only around the launch.
+//! This file is the [`Device`] half (allocation, copies, kernel loading). Each family module
+//! (`elementwise.rs`, `layers.rs`, ...) implements its family's trait of [`super::ops`], one thin
+//! wrapper per op: shapes checked by [`super::check`], as the CPU reference does, grid chosen with
+//! [`launch_cfg`], one launch through the typed launchers of [`super::kernel_abi`], `unsafe` only
+//! around the launch.
 
 pub mod adam;
 pub mod convex;
@@ -24,7 +27,7 @@ pub mod nvrtc;
 pub mod probe;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use cudarc::cublas::CudaBlas;
@@ -33,10 +36,8 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStrea
 use cudarc::nvrtc::Ptx;
 
 use super::kernel_abi::{KernelId, SIGNATURES};
-use super::{
-    check, kernel_src, Activation, AdamHyper, Backend, BnCache, ClassLoss, ConvexOut, DictTensor,
-    GenLossOut, HostRows, Indices, Tensor,
-};
+use super::{check, kernel_src, DictTensor, HostRows, Indices, Tensor};
+use crate::backend::prelude::*;
 use crate::error::{Error, Result};
 
 /// What a failed device allocation says: the device, the size asked for, what was free (when the
@@ -45,17 +46,21 @@ pub fn out_of_memory_message(
     device: &str,
     bytes: usize,
     free_total: Option<(usize, usize)>,
+    advice: &str,
 ) -> String {
     let mib = |b: usize| b as f64 / (1u64 << 20) as f64;
     let free = free_total
         .map(|(f, t)| format!(" ({:.0} MiB of {:.0} MiB free)", mib(f), mib(t)))
         .unwrap_or_default();
     format!(
-        "out of GPU memory on {device}: allocating {:.1} MiB failed{free}; lower phase2.batch, \
-         dict.max_rows_per_class or the model widths, or use --dict-precision bf16",
+        "out of GPU memory on {device}: allocating {:.1} MiB failed{free}; {advice}",
         mib(bytes)
     )
 }
+
+/// What the trainer's out-of-memory message suggests.
+pub const TRAINER_MEMORY_ADVICE: &str = "lower phase2.batch, dict.max_rows_per_class or the model \
+     widths, or use --dict-precision bf16";
 
 /// Wraps any CUDA-side error (driver, cuBLAS, NVRTC) as [`Error::Cuda`].
 pub fn cuda_err(e: impl std::fmt::Display) -> Error {
@@ -130,6 +135,29 @@ pub mod launch_cfg {
     pub fn one_block(threads: u32) -> LaunchConfig {
         cfg(1, (threads, 1, 1), 0)
     }
+
+    /// A 3-D grid `(x, y, z)` of blocks of `threads`, e.g. the convex v2 kernels' column tiles ×
+    /// samples × streams; an error where `y` or `z` exceeds CUDA's 65 535.
+    pub fn tiled(
+        x: usize,
+        y: usize,
+        z: usize,
+        threads: u32,
+        shared_mem_bytes: u32,
+    ) -> crate::error::Result<LaunchConfig> {
+        const MAX_YZ: usize = 65_535;
+        if y > MAX_YZ || z > MAX_YZ || x > u32::MAX as usize {
+            return Err(crate::error::Error::shape(
+                "launch",
+                format!("grid {x} × {y} × {z} exceeds CUDA's limits (y, z ≤ {MAX_YZ})"),
+            ));
+        }
+        Ok(LaunchConfig {
+            grid_dim: (x.max(1) as u32, y.max(1) as u32, z.max(1) as u32),
+            block_dim: (threads, 1, 1),
+            shared_mem_bytes,
+        })
+    }
 }
 
 /// A `u32` vector on the device (labels, dictionary row indices).
@@ -195,6 +223,33 @@ struct Inner {
     device: String,
     arch: String,
     poison: AtomicBool,
+    /// The convex kernels' version, [`convex::ConvexKernel`] as 1 or 2.
+    convex_kernel: AtomicU8,
+    counters: Counters,
+}
+
+/// What the backend has asked of the device since it opened (or since
+/// [`CudaBackend::reset_counters`]): the figures a CUDA-graph redesign must drive down, printed
+/// per iteration by `benches/gpu.rs`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    launches: AtomicU64,
+    allocations: AtomicU64,
+    host_syncs: AtomicU64,
+    uploads: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// Kernels launched through the typed launchers (cuBLAS calls not included).
+    pub launches: u64,
+    /// Device allocations (op outputs, zeros, uploads).
+    pub allocations: u64,
+    /// Times the host waited for the device (downloads, `read_scalars`, `synchronize`).
+    pub host_syncs: u64,
+    /// Host-to-device copies.
+    pub uploads: u64,
 }
 
 /// The CUDA backend on one device. Cloning shares the device state.
@@ -239,7 +294,7 @@ impl CudaBackend {
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.default_stream();
         // cuBLAS' default math mode computes SGEMM in full f32 (no TF32), which the 1e-4
-        // tolerance of SPEC §7 needs; the handle is left in that mode.
+        // tolerance of METHOD.md §7 needs; the handle is left in that mode.
         let blas = CudaBlas::new(stream.clone()).map_err(cuda_err)?;
         let mut modules = HashMap::new();
         let mut images = Vec::new();
@@ -278,6 +333,8 @@ impl CudaBackend {
                 device,
                 arch,
                 poison: AtomicBool::new(false),
+                convex_kernel: AtomicU8::new(convex::ConvexKernel::from_env() as u8),
+                counters: Counters::default(),
             }),
         })
     }
@@ -313,6 +370,7 @@ impl CudaBackend {
 
     /// `n` zeros (at least one element is allocated: CUDA refuses empty allocations).
     pub fn alloc_zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
+        self.note(|c| &c.allocations);
         self.inner
             .stream
             .alloc_zeros(n.max(1))
@@ -322,12 +380,26 @@ impl CudaBackend {
     /// The error of an allocation of `bytes`: running out of device memory is said in words, with
     /// the size asked for and what is free, where cudarc gives only the driver's code.
     pub fn alloc_err(&self, bytes: usize) -> impl Fn(DriverError) -> Error + '_ {
+        self.alloc_err_advising(bytes, TRAINER_MEMORY_ADVICE)
+    }
+
+    /// [`alloc_err`](Self::alloc_err) with other advice (the backbone's is not the trainer's).
+    pub fn alloc_err_advising<'a>(
+        &'a self,
+        bytes: usize,
+        advice: &'a str,
+    ) -> impl Fn(DriverError) -> Error + 'a {
         move |e| {
             if e.0 != CUresult::CUDA_ERROR_OUT_OF_MEMORY {
                 return cuda_err(e);
             }
             let free = self.inner.ctx.mem_get_info().ok();
-            Error::Cuda(out_of_memory_message(&self.inner.device, bytes, free))
+            Error::Cuda(out_of_memory_message(
+                &self.inner.device,
+                bytes,
+                free,
+                advice,
+            ))
         }
     }
 
@@ -337,23 +409,72 @@ impl CudaBackend {
     pub fn alloc_out(&self, n: usize) -> Result<CudaSlice<f32>> {
         if self.inner.poison.load(Ordering::Relaxed) {
             let mut s = self.alloc_zeros(n)?;
-            elementwise::fill_slice(self, &mut s, n, f32::NAN)?;
+            if n > 0 {
+                let n_i = to_int("alloc_out", "output", n)?;
+                // SAFETY: `s` holds at least n floats (alloc_zeros allocates max(n, 1)).
+                unsafe {
+                    super::kernel_abi::launch::fill_f32(
+                        self,
+                        launch_cfg::flat(n),
+                        &mut s,
+                        f32::NAN,
+                        n_i,
+                    )
+                }?;
+            }
             return Ok(s);
         }
+        self.note(|c| &c.allocations);
         // SAFETY: the memory is unset until a kernel writes it; every caller launches a kernel that
         // writes all `n` elements before anything reads them, and any bit pattern is a valid f32.
         unsafe { self.inner.stream.alloc::<f32>(n.max(1)) }.map_err(self.alloc_err(4 * n))
     }
 
+    /// The device work counted so far.
+    pub fn counters(&self) -> CounterSnapshot {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CounterSnapshot {
+            launches: get(&c.launches),
+            allocations: get(&c.allocations),
+            host_syncs: get(&c.host_syncs),
+            uploads: get(&c.uploads),
+        }
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset_counters(&self) {
+        let c = &self.inner.counters;
+        for a in [&c.launches, &c.allocations, &c.host_syncs, &c.uploads] {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one kernel launch (the typed launchers call it).
+    pub fn note_launch(&self) {
+        self.inner.counters.launches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn note(&self, which: fn(&Counters) -> &AtomicU64) {
+        which(&self.inner.counters).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Which convex kernels later launches use (benches and tests compare the versions).
+    pub fn set_convex_kernel(&self, k: convex::ConvexKernel) {
+        self.inner.convex_kernel.store(k as u8, Ordering::Relaxed);
+    }
+
+    /// The convex kernels' version in use.
+    pub fn convex_kernel(&self) -> convex::ConvexKernel {
+        match self.inner.convex_kernel.load(Ordering::Relaxed) {
+            1 => convex::ConvexKernel::V2,
+            _ => convex::ConvexKernel::V1,
+        }
+    }
+
     /// Fill every later op output with NaN before the kernel runs (for tests).
     pub fn set_poison_outputs(&self, on: bool) {
         self.inner.poison.store(on, Ordering::Relaxed);
-    }
-
-    /// `scale · Σ x[..n]` as a `1 × 1` tensor: the final, deterministic reduction of per-row losses
-    /// (`sum_scaled_f32`, one block).
-    pub fn sum_scaled(&self, x: &CudaSlice<f32>, n: usize, scale: f64) -> Result<Tensor<Self>> {
-        elementwise::sum_scaled(self, x, n, scale)
     }
 
     /// Checks every index is below `limit` (from the maximum recorded at upload), with the message
@@ -423,7 +544,7 @@ fn load_family(
     }
 }
 
-impl Backend for CudaBackend {
+impl Device for CudaBackend {
     type Elem = f32;
     type Buf = CudaSlice<f32>;
     type IdxBuf = DevIndices;
@@ -437,6 +558,8 @@ impl Backend for CudaBackend {
     }
 
     fn upload(&self, data: &[f32], rows: usize, cols: usize) -> Result<Tensor<Self>> {
+        self.note(|c| &c.uploads);
+        self.note(|c| &c.allocations);
         check::upload("upload", data.len(), rows, cols)?;
         let buf = if data.is_empty() {
             self.alloc_zeros(0)?
@@ -450,6 +573,7 @@ impl Backend for CudaBackend {
     }
 
     fn download(&self, t: &Tensor<Self>) -> Result<Vec<f32>> {
+        self.note(|c| &c.host_syncs);
         if t.is_empty() {
             return Ok(Vec::new());
         }
@@ -460,6 +584,8 @@ impl Backend for CudaBackend {
     }
 
     fn upload_indices(&self, data: &[u32]) -> Result<Indices<Self>> {
+        self.note(|c| &c.uploads);
+        self.note(|c| &c.allocations);
         let slice = if data.is_empty() {
             self.inner.stream.alloc_zeros::<u32>(1)
         } else {
@@ -476,6 +602,7 @@ impl Backend for CudaBackend {
     }
 
     fn download_indices(&self, t: &Indices<Self>) -> Result<Vec<u32>> {
+        self.note(|c| &c.host_syncs);
         if t.is_empty() {
             return Ok(Vec::new());
         }
@@ -518,6 +645,7 @@ impl Backend for CudaBackend {
     /// Gathers the first element of each tensor into one device buffer (device-to-device copies,
     /// queued), then copies that buffer to the host: one synchronisation for all of them.
     fn read_scalars(&self, ts: &[&Tensor<Self>]) -> Result<Vec<f64>> {
+        self.note(|c| &c.host_syncs);
         if ts.is_empty() {
             return Ok(Vec::new());
         }
@@ -548,192 +676,8 @@ impl Backend for CudaBackend {
     }
 
     fn synchronize(&self) -> Result<()> {
+        self.note(|c| &c.host_syncs);
         self.inner.stream.synchronize().map_err(cuda_err)?;
         self.inner.ctx.check_err().map_err(cuda_err)
-    }
-
-    fn zeros(&self, rows: usize, cols: usize) -> Result<Tensor<Self>> {
-        elementwise::zeros(self, rows, cols)
-    }
-    fn fill(&self, rows: usize, cols: usize, value: f64) -> Result<Tensor<Self>> {
-        elementwise::fill(self, rows, cols, value)
-    }
-    fn axpy(&self, y: &mut Tensor<Self>, alpha: f64, x: &Tensor<Self>) -> Result<()> {
-        elementwise::axpy(self, y, alpha, x)
-    }
-    fn scale(&self, x: &Tensor<Self>, alpha: f64) -> Result<Tensor<Self>> {
-        elementwise::scale(self, x, alpha)
-    }
-    fn concat_cols(&self, parts: &[&Tensor<Self>]) -> Result<Tensor<Self>> {
-        elementwise::concat_cols(self, parts)
-    }
-    fn split_cols(&self, x: &Tensor<Self>, widths: &[usize]) -> Result<Vec<Tensor<Self>>> {
-        elementwise::split_cols(self, x, widths)
-    }
-    fn gather_rows(&self, x: &Tensor<Self>, rows: &Indices<Self>) -> Result<Tensor<Self>> {
-        elementwise::gather_rows(self, x, rows)
-    }
-    fn onehot(&self, labels: &Indices<Self>, n: usize) -> Result<Tensor<Self>> {
-        elementwise::onehot(self, labels, n)
-    }
-
-    fn matmul(
-        &self,
-        a: &Tensor<Self>,
-        trans_a: bool,
-        b: &Tensor<Self>,
-        trans_b: bool,
-    ) -> Result<Tensor<Self>> {
-        matmul::matmul(self, a, trans_a, b, trans_b)
-    }
-
-    fn bias_act_fwd(
-        &self,
-        x: &Tensor<Self>,
-        bias: Option<&Tensor<Self>>,
-        act: Activation,
-    ) -> Result<Tensor<Self>> {
-        layers::bias_act_fwd(self, x, bias, act)
-    }
-    fn act_bwd(
-        &self,
-        y: &Tensor<Self>,
-        dy: &Tensor<Self>,
-        act: Activation,
-    ) -> Result<Tensor<Self>> {
-        layers::act_bwd(self, y, dy, act)
-    }
-    fn col_sum(&self, x: &Tensor<Self>) -> Result<Tensor<Self>> {
-        layers::col_sum(self, x)
-    }
-    fn batchnorm_fwd_train(
-        &self,
-        x: &Tensor<Self>,
-        gamma: &Tensor<Self>,
-        beta: &Tensor<Self>,
-        running_mean: &mut Tensor<Self>,
-        running_var: &mut Tensor<Self>,
-        momentum: f64,
-        eps: f64,
-    ) -> Result<(Tensor<Self>, BnCache<Self>)> {
-        layers::batchnorm_fwd_train(
-            self,
-            x,
-            gamma,
-            beta,
-            running_mean,
-            running_var,
-            momentum,
-            eps,
-        )
-    }
-    fn batchnorm_fwd_infer(
-        &self,
-        x: &Tensor<Self>,
-        gamma: &Tensor<Self>,
-        beta: &Tensor<Self>,
-        running_mean: &Tensor<Self>,
-        running_var: &Tensor<Self>,
-        eps: f64,
-    ) -> Result<Tensor<Self>> {
-        layers::batchnorm_fwd_infer(self, x, gamma, beta, running_mean, running_var, eps)
-    }
-    fn batchnorm_bwd(
-        &self,
-        dy: &Tensor<Self>,
-        cache: &BnCache<Self>,
-        gamma: &Tensor<Self>,
-    ) -> Result<(Tensor<Self>, Tensor<Self>, Tensor<Self>)> {
-        layers::batchnorm_bwd(self, dy, cache, gamma)
-    }
-
-    fn softmax_rows(&self, x: &Tensor<Self>) -> Result<Tensor<Self>> {
-        losses::softmax_rows(self, x)
-    }
-    fn class_loss(
-        &self,
-        logits: &Tensor<Self>,
-        labels: &Indices<Self>,
-        loss: ClassLoss<'_, Self>,
-    ) -> Result<(Tensor<Self>, Tensor<Self>)> {
-        losses::class_loss(self, logits, labels, loss)
-    }
-    fn bce_logits(
-        &self,
-        logits: &Tensor<Self>,
-        targets: &Tensor<Self>,
-    ) -> Result<(Tensor<Self>, Tensor<Self>)> {
-        losses::bce_logits(self, logits, targets)
-    }
-
-    fn lsgan_d_loss(
-        &self,
-        d_out: &Tensor<Self>,
-        target: f64,
-    ) -> Result<(Tensor<Self>, Tensor<Self>)> {
-        lsgan::lsgan_d_loss(self, d_out, target)
-    }
-    fn lsgan_g_loss(
-        &self,
-        q_logits: &Tensor<Self>,
-        d_out: &Tensor<Self>,
-        labels: &Indices<Self>,
-        majority: usize,
-        lambda: f64,
-    ) -> Result<GenLossOut<Self>> {
-        lsgan::lsgan_g_loss(self, q_logits, d_out, labels, majority, lambda)
-    }
-
-    fn convex_combine_fwd(
-        &self,
-        logits: &Tensor<Self>,
-        dict_t: &DictTensor<Self>,
-        dict_s: &DictTensor<Self>,
-        rows: &Indices<Self>,
-    ) -> Result<ConvexOut<Self>> {
-        convex::convex_combine_fwd(self, logits, dict_t, dict_s, rows)
-    }
-    fn convex_combine_bwd(
-        &self,
-        w: &Tensor<Self>,
-        d_f_t: &Tensor<Self>,
-        d_f_s: &Tensor<Self>,
-        dict_t: &DictTensor<Self>,
-        dict_s: &DictTensor<Self>,
-        rows: &Indices<Self>,
-    ) -> Result<Tensor<Self>> {
-        convex::convex_combine_bwd(self, w, d_f_t, d_f_s, dict_t, dict_s, rows)
-    }
-    fn dict_gather(&self, dict: &DictTensor<Self>, rows: &Indices<Self>) -> Result<Tensor<Self>> {
-        convex::dict_gather(self, dict, rows)
-    }
-
-    fn heatmap_targets(
-        &self,
-        coords: &Tensor<Self>,
-        vis: &Tensor<Self>,
-        grid: usize,
-        sigma: f64,
-    ) -> Result<Tensor<Self>> {
-        heatmap::heatmap_targets(self, coords, vis, grid, sigma)
-    }
-    fn heatmap_loss(
-        &self,
-        pred: &Tensor<Self>,
-        target: &Tensor<Self>,
-        vis: &Tensor<Self>,
-    ) -> Result<(Tensor<Self>, Tensor<Self>)> {
-        heatmap::heatmap_loss(self, pred, target, vis)
-    }
-
-    fn adam_step(
-        &self,
-        param: &mut Tensor<Self>,
-        grad: &Tensor<Self>,
-        m: &mut Tensor<Self>,
-        v: &mut Tensor<Self>,
-        hyper: &AdamHyper,
-    ) -> Result<()> {
-        adam::adam_step(self, param, grad, m, v, hyper)
     }
 }

@@ -10,7 +10,6 @@
 //! libnvrtc run the backend; `CONVEXGAN_PTX_CACHE=off` disables the cache.
 
 use std::ffi::{c_char, CString};
-use std::io::Write as _;
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 
@@ -20,11 +19,13 @@ use sha2::{Digest, Sha256};
 use super::cuda_err;
 use crate::backend::kernel_src;
 use crate::error::{Error, Result};
+// Cache files are written atomically: a concurrent reader sees either no file or all of it.
+use crate::io::atomic::write as write_atomic;
 
 /// The NVRTC options every family is compiled with, for a virtual architecture like `compute_90`
 /// (PTX) or a real one like `sm_90` (cubin).
 /// Precise division and square root stay on (NVRTC's defaults, spelled out so the cache key and the
-/// compile test see them): the tolerances of SPEC §7 leave no room for fast math.
+/// compile test see them): the tolerances of METHOD.md §7 leave no room for fast math.
 pub fn compile_options(arch: &str) -> Vec<String> {
     vec![
         format!("--gpu-architecture={arch}"),
@@ -304,30 +305,4 @@ pub fn compile_and_cache(file: &str, source: &str, arch: &str) -> Result<String>
         }
     }
     Ok(c.ptx)
-}
-
-/// Writes through a uniquely named temporary file in the same directory and renames it, so a
-/// concurrent reader sees either no file or the whole PTX.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = dir.join(format!(
-        ".{}.{}.{nanos}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("ptx"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

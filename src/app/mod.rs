@@ -1,0 +1,105 @@
+//! What the command line does, as library functions generic over the backend, so the integration
+//! tests drive exactly the code users run. Each stage reads its inputs from the [`RunDir`] and
+//! writes its outputs there atomically; [`Overrides`] are the flags that replace configuration
+//! values.
+
+mod compare;
+mod overrides;
+mod run_dir;
+mod stages;
+
+use std::path::Path;
+use std::time::Instant;
+
+pub use compare::{compare, CompareRow};
+pub use overrides::Overrides;
+pub use run_dir::*;
+pub use stages::{build_dict, eval, phase1, phase2, RunMetrics};
+
+use crate::backend::Backend;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::{Heads, HeadsSpec};
+use crate::nn::ParamStore;
+use crate::train::{stage_rng, STREAM_INIT};
+
+/// [`memory::check`](crate::memory::check), naming the file the configuration came from.
+fn check_memory<B: Backend>(be: &B, cfg: &Config, source: Option<&Path>) -> Result<()> {
+    // The estimate models Fashion-MNIST's sizes; a features file's size is only known once read.
+    if cfg.data.features.is_some() {
+        return Ok(());
+    }
+    crate::memory::check(be, cfg).map_err(|e| match source {
+        Some(p) => Error::bad_file(p, e.to_string()),
+        None => e,
+    })
+}
+
+/// The Phase 1 heads of a run directory; their input width and class count come from the
+/// checkpoint's metadata and must match `expect` (the data's) when given.
+fn load_heads<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    run_dir: &RunDir,
+    expect: Option<&HeadsSpec>,
+) -> Result<Heads<B>> {
+    let path = run_dir.phase1();
+    let store = ParamStore::load(&path)?;
+    let meta = |k: &str| -> Result<Option<usize>> {
+        match store.metadata.get(k) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                Error::bad_file(&path, format!("metadata '{k}' is not a number: '{v}'"))
+            }),
+        }
+    };
+    let need = |k: &str| -> Result<usize> {
+        meta(k)?.ok_or_else(|| Error::bad_file(&path, format!("metadata '{k}' missing")))
+    };
+    let d_in = need("d_in")?;
+    let d_in_s = meta("d_in_s")?;
+    let spec = HeadsSpec {
+        d_in_t: d_in - d_in_s.unwrap_or(0).min(d_in),
+        d_in_s,
+        classes: need("classes")?,
+        landmarks: meta("landmarks")?.unwrap_or(0),
+    };
+    if let Some(e) = expect {
+        if (e.d_in_t, e.d_in_s, e.classes) != (spec.d_in_t, spec.d_in_s, spec.classes) {
+            return Err(Error::bad_file(
+                &path,
+                format!(
+                    "heads were trained on {d_in} inputs ({:?} from a second backbone) and {} classes, the data has {} ({:?}) and {}",
+                    spec.d_in_s, spec.classes, e.d_in_t + e.d_in_s.unwrap_or(0), e.d_in_s, e.classes
+                ),
+            ));
+        }
+    }
+    let mut rng = stage_rng(cfg.seed, STREAM_INIT);
+    let mut heads = Heads::from_spec(be, &cfg.model, &spec, &mut rng)?;
+    heads.import(be, &store)?;
+    Ok(heads)
+}
+
+/// The Phase 1 heads of a run directory (with its landmark module, when it has one), for callers
+/// that want to look at what Phase 1 learned.
+pub fn load_phase1_heads<B: Backend>(be: &B, run_dir: &RunDir) -> Result<Heads<B>> {
+    let cfg = Overrides::default().saved_config(run_dir)?;
+    load_heads(be, &cfg, run_dir, None)
+}
+
+/// The main job: every stage in sequence.
+pub fn run<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    let t = Instant::now();
+    let later = o.for_later_stages();
+    if o.resume && run_dir.phase2_checkpoint().exists() {
+        eprintln!("resuming: Phase 1 and the dictionary are taken from the run directory");
+    } else {
+        phase1(be, run_dir, o)?;
+        build_dict(be, run_dir, &later)?;
+    }
+    phase2(be, run_dir, &later)?;
+    eval(be, run_dir, &later)?;
+    eprintln!("total {:.1}s on {}", t.elapsed().as_secs_f64(), be.name());
+    Ok(())
+}

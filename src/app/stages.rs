@@ -1,0 +1,185 @@
+//! The four stages of a run, each from and into the run directory.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{check_memory, load_heads, save_json, Overrides, RunDir, PLOT_FILE};
+use crate::backend::Backend;
+use crate::config::QLoss;
+use crate::error::Result;
+use crate::io::atomic;
+use crate::metrics::Metrics;
+use crate::nn::ParamStore;
+use crate::report;
+use crate::train::checkpoint;
+use crate::train::dictionary::Dictionary;
+use crate::train::pipeline::{
+    build_features_from, evaluate_q, heads_spec, load_data, run_phase1_on,
+};
+use crate::train::Phase2Run;
+
+/// Stage 1.
+pub fn phase1<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    let cfg = o.fresh_config()?;
+    check_memory(be, &cfg, o.config.as_deref())?;
+    let data = load_data(&cfg)?;
+    let t = Instant::now();
+    let (heads, logs) = run_phase1_on(be, &cfg, &data.split.train, data.d_in_s, o.progress)?;
+    let mut store = ParamStore::new();
+    heads.export(be, &mut store)?;
+    store.metadata.insert("stage".into(), "phase1".into());
+    let train = &data.split.train;
+    store.metadata.insert("d_in".into(), train.dim.to_string());
+    if let Some(d) = data.d_in_s {
+        store.metadata.insert("d_in_s".into(), d.to_string());
+    }
+    if let Some(l) = &train.landmarks {
+        store.metadata.insert("landmarks".into(), l.k.to_string());
+    }
+    store
+        .metadata
+        .insert("classes".into(), train.classes.to_string());
+    store.save(&run_dir.phase1())?;
+    save_json(&run_dir.phase1_log(), &logs)?;
+    // Written last, so a stage that fails leaves nothing behind.
+    run_dir.save_config(&cfg)?;
+    eprintln!(
+        "phase 1: {} epochs on {} images in {:.1}s, final CE(Q) {:.4}",
+        logs.len(),
+        data.split.train.n,
+        t.elapsed().as_secs_f64(),
+        logs.last()
+            .and_then(|l| l.losses.get("ce_q"))
+            .copied()
+            .unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+/// Stage 2.
+pub fn build_dict<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    let cfg = o.saved_config(run_dir)?;
+    check_memory(be, &cfg, Some(&run_dir.config()))?;
+    let data = load_data(&cfg)?;
+    let train = &data.split.train;
+    let mut heads = load_heads(be, &cfg, run_dir, Some(&heads_spec(train, data.d_in_s)?))?;
+    let feats = build_features_from(be, &cfg, &mut heads, train, &data.backbone)?;
+    feats.dict.save(&run_dir.dictionary())?;
+    run_dir.save_config(&cfg)?;
+    eprintln!(
+        "dictionary: {} rows ({} per class at most, {}), d_t = {}, d_s = {}",
+        feats.dict.layout.total(),
+        cfg.dict.max_rows_per_class,
+        cfg.dict.precision.name(),
+        feats.dict.d_t,
+        feats.dict.d_s
+    );
+    Ok(())
+}
+
+/// Stage 3.
+pub fn phase2<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    let cfg = o.saved_config(run_dir)?;
+    check_memory(be, &cfg, Some(&run_dir.config()))?;
+    let dict = Dictionary::load(&run_dir.dictionary())?;
+    let heads = load_heads(be, &cfg, run_dir, None)?;
+    dict.check_fits(
+        &run_dir.dictionary(),
+        heads.classes,
+        heads.d_t(),
+        heads.d_s(),
+    )?;
+    let n_train: usize = dict.counts.iter().sum();
+    let t = Instant::now();
+    let plan = checkpoint::Plan {
+        path: run_dir.phase2_checkpoint(),
+        every: o.checkpoint_every,
+        resume: o.resume,
+    };
+    let (game, logs) = Phase2Run::new(&cfg)
+        .checkpoint(plan.clone())
+        .progress(o.progress)
+        .train(be, heads.q.clone(), n_train, &dict)?;
+    let mut store = ParamStore::new();
+    game.q.export(be, &mut store)?;
+    game.g.net.export(be, &mut store)?;
+    game.d.net.export(be, &mut store)?;
+    store.metadata.insert("stage".into(), "phase2".into());
+    store
+        .metadata
+        .insert("q_loss".into(), cfg.phase2.q_loss.name().into());
+    store.save(&run_dir.phase2())?;
+    save_json(&run_dir.phase2_log(), &logs)?;
+    run_dir.save_config(&cfg)?;
+    plan.finish()?;
+    eprintln!(
+        "phase 2: {} epochs, Q loss {}, N_s = {}, in {:.1}s",
+        logs.len(),
+        cfg.phase2.q_loss.name(),
+        cfg.phase2.ns,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// What `eval` writes to metrics.json.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunMetrics {
+    pub train_counts: Vec<usize>,
+    pub phase1: Metrics,
+    pub convex_gan: Metrics,
+    pub q_loss: QLoss,
+}
+
+/// Stage 4.
+pub fn eval<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    let cfg = o.saved_config(run_dir)?;
+    check_memory(be, &cfg, Some(&run_dir.config()))?;
+    let data = load_data(&cfg)?;
+    let test = &data.test;
+    let heads = load_heads(be, &cfg, run_dir, Some(&heads_spec(test, data.d_in_s)?))?;
+    let store = ParamStore::load(&run_dir.phase2())?;
+    let mut q2 = heads.q.clone();
+    q2.import(be, &store)?;
+    let before = evaluate_q(be, &heads, &heads.q, test)?;
+    let after = evaluate_q(be, &heads, &q2, test)?;
+    let counts = data.split.counts.clone();
+    let result = RunMetrics {
+        train_counts: counts.clone(),
+        phase1: before.clone(),
+        convex_gan: after.clone(),
+        q_loss: cfg.phase2.q_loss,
+    };
+    save_json(&run_dir.metrics(), &result)?;
+    let label = format!("Convex-GAN ({})", cfg.phase2.q_loss.name());
+    let names: Vec<&str> = data.class_names.iter().map(String::as_str).collect();
+    let table = report::metrics_table(&[
+        ("Phase 1 only (no oversampling)".to_string(), before.clone()),
+        (label.clone(), after.clone()),
+    ]);
+    let md = format!(
+        "# convexgan run\n\nPreset `{}`, seed {}, data: {} (training counts {:?}), Q loss {}, N_s = {}, λ = {}.\n\n{}\n\n## Per class\n\n{}\n\n![recall per class]({PLOT_FILE})\n",
+        cfg.preset,
+        cfg.seed,
+        data.source,
+        counts,
+        cfg.phase2.q_loss.name(),
+        cfg.phase2.ns,
+        cfg.phase2.lambda,
+        table,
+        report::per_class_table(&names, &counts, &before, &after),
+    );
+    atomic::write(&run_dir.report(), md.as_bytes())?;
+    report::plot_recall(
+        &run_dir.recall_plot(),
+        &names,
+        &counts,
+        &before,
+        &after,
+        &label,
+    )?;
+    println!("{table}");
+    println!("report: {}", run_dir.report().display());
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Atomic file writes: write a temporary file beside the target, flush it to disk, then rename it
+//! over the target, so an interrupted run leaves either the old file or the new one, never half,
+//! and a concurrent reader sees either no file or the whole of it.
+//!
+//! Temporaries are named `.<name>.<pid>.<n>.tmp` (`.tmp.<ext>` for [`write_with`]), so
+//! [`remove_stale`] can find what a killed process left.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// Writes `bytes` to `path` atomically, creating its directory.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    commit(path, "", |tmp| {
+        let io = |e| Error::io(path, e);
+        let mut f = std::fs::File::create(tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)
+    })
+}
+
+/// Lets `fill` write the file at a temporary path beside `path` ending in `.<ext>` (for writers
+/// that pick the format from the extension), then renames it over `path`. The temporary file
+/// exists (empty) when `fill` is called, so an unwritable directory is an I/O error naming `path`;
+/// it is removed when `fill` or the rename fails.
+pub fn write_with(path: &Path, ext: &str, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    commit(path, ext, |tmp| {
+        std::fs::File::create(tmp).map_err(|e| Error::io(path, e))?;
+        fill(tmp)
+    })
+}
+
+fn commit(path: &Path, ext: &str, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = temporary(path, ext)?;
+    let result =
+        fill(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn directory(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A fresh temporary path beside `path` (its directory created), ending in `.<ext>` unless `ext`
+/// is empty.
+fn temporary(path: &Path, ext: &str) -> Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = directory(path);
+    let name = path.file_name().ok_or_else(|| {
+        Error::invalid(
+            "output path",
+            format!("{} has no file name", path.display()),
+        )
+    })?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(path, e))?;
+    let ext = if ext.is_empty() {
+        String::new()
+    } else {
+        format!(".{ext}")
+    };
+    Ok(dir.join(format!(
+        ".{}.{}.{}.tmp{ext}",
+        name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )))
+}
+
+/// Removes temporaries a killed process left beside `path`.
+pub fn remove_stale(path: &Path) {
+    let Some(name) = path.file_name() else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(directory(path)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) && (n.ends_with(".tmp") || n.contains(".tmp.")) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_replace_and_leave_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/a.txt");
+        write(&path, b"one").unwrap();
+        write(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let err = write_with(&path, "png", |tmp| {
+            assert!(tmp.to_string_lossy().ends_with(".tmp.png"));
+            Err(Error::invalid("fill", "fails"))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        std::fs::write(dir.path().join("sub/.a.txt.1.2.tmp"), b"stale").unwrap();
+        remove_stale(&path);
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from("a.txt")]);
+    }
+}

@@ -1,0 +1,8 @@
+//! Files on disk, one way each: [`atomic`] writes (a temporary file beside the target, then a
+//! rename) and [`tensor_file`], the safetensors layer under every tensor file the crate writes
+//! (parameter stores, features files, dictionaries, checkpoints); [`arrays`] reads features and
+//! labels other tools wrote (NumPy `.npy`/`.npz`, CSV).
+
+pub mod arrays;
+pub mod atomic;
+pub mod tensor_file;

@@ -1,0 +1,13 @@
+//! The command-line tests, one binary (`cargo test --test cli`): the real `convexgan` binary over
+//! bad input (`cli_errors`, `cli_extract`, the hostile-input table `hostile_inputs`) and the
+//! kill-and-resume test (`resume`).
+
+#[path = "../cli_support/mod.rs"]
+mod cli_support;
+#[path = "../fixture/deepfashion.rs"]
+mod fixture;
+
+mod cli_errors;
+mod cli_extract;
+mod hostile_inputs;
+mod resume;

@@ -1,0 +1,11 @@
+//! The landmark heatmap family (`HeatmapOps`, `kernels/heatmap.cu`; METHOD.md §2, Eq. 1).
+//!
+//! `grad`: the f64 CPU reference against finite differences and hand-computed values.
+//! `emulated`: the CUDA kernels built for the host (`crate::emulation`) against that reference.
+//! `gpu` (feature `cuda`): `CudaBackend` against that reference (`crate::gpu`).
+
+#[cfg(target_os = "linux")]
+mod emulated;
+#[cfg(feature = "cuda")]
+mod gpu;
+mod grad;

@@ -1,0 +1,23 @@
+//! The trainer tests, one binary (`cargo test --test pipeline`): layers and models (`nn`), metrics
+//! and reports, Phase 1 with landmarks, sampling, the numerical guards, the whole pipeline on
+//! Fashion-MNIST-LT and on the DeepFashion fixture, the PyTorch gradient oracle (`torch_peer`),
+//! and Phase 2 on CUDA against the CPU (`gpu_phase2`, feature `cuda`; skips without a device
+//! unless `CONVEXGAN_REQUIRE_GPU` is set).
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../fixture/deepfashion.rs"]
+mod fixture;
+#[path = "../../benches/support/mod.rs"]
+mod support;
+
+mod deepfashion_pipeline;
+mod gpu_phase2;
+mod guard_memory;
+mod metrics;
+mod nn;
+mod phase1_landmarks;
+mod pipeline;
+mod report;
+mod sampling;
+mod torch_peer;
