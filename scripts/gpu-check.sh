@@ -65,16 +65,24 @@ row() { # name verdict seconds headline
   say "== $1: $2, $3s: ${h:0:240}"
 }
 
-if [ ! -f "$bundle/manifest.txt" ] || [ ! -f "$bundle/bin.tar.gz" ]; then
-  say "gpu-check: $bundle/manifest.txt or bin.tar.gz missing; run scripts/gpu-prepare.sh first (and carry gpu-bundle)"
+if [ ! -f "$bundle/manifest.txt" ] || [ ! -f "$bundle/bin.tar.xz" ]; then
+  say "gpu-check: $bundle/manifest.txt or bin.tar.xz missing; run scripts/gpu-prepare.sh first (and carry gpu-bundle)"
   row bundle fail 0 "gpu-bundle missing"
   exit 2
 fi
 bundle=$(cd "$bundle" && pwd)
 bins=$work/bin-unpacked
 mkdir -p "$bins"
-if ! tar -xzf "$bundle/bin.tar.gz" -C "$bins" 2>"$logs/unpack.log"; then
-  row bundle fail 0 "cannot unpack $bundle/bin.tar.gz: $(head -1 "$logs/unpack.log")"
+unpack() { # xz where there is one, else Python's lzma (the device's python3 has it)
+  if command -v xz >/dev/null; then
+    tar -xJf "$bundle/bin.tar.xz" -C "$bins"
+  else
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2], filter="data")' \
+      "$bundle/bin.tar.xz" "$bins"
+  fi
+}
+if ! unpack 2>"$logs/unpack.log"; then
+  row bundle fail 0 "cannot unpack $bundle/bin.tar.xz: $(head -1 "$logs/unpack.log")"
   exit 2
 fi
 
@@ -110,7 +118,7 @@ env_log=$logs/environment.txt
 {
   echo "date: $(date -u +%FT%TZ)"
   echo "host: $(uname -a)"
-  echo "bundle: $(ls -l "$bundle/bin.tar.gz")"
+  echo "bundle: $(ls -l "$bundle/bin.tar.xz")"
   echo "candidate library directories:"
   printf '  %s\n' $dirs
 } > "$env_log"

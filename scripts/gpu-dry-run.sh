@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${1:-}" != --prepare ] || bash scripts/gpu-prepare.sh
 fail() { echo "gpu-dry-run: FAIL: $*" >&2; exit 1; }
-[ -f gpu-bundle/manifest.txt ] && [ -f gpu-bundle/bin.tar.gz ] \
+[ -f gpu-bundle/manifest.txt ] && [ -f gpu-bundle/bin.tar.xz ] \
   || fail "no gpu-bundle/; run scripts/gpu-prepare.sh (or pass --prepare)"
 if [ -e /dev/nvidia0 ]; then
   fail "this machine has a GPU (/dev/nvidia0): the dry run expects none"
@@ -22,7 +22,7 @@ fi
 steps=$(grep -v '^#' gpu-bundle/manifest.txt | cut -f1)
 caps=$(grep -v '^#' gpu-bundle/manifest.txt | cut -f3 | awk '{s += $1} END {print s + 0}')
 [ "$caps" -le 340 ] || fail "the caps sum to ${caps}s (> 340)"
-contents=$(tar -tzf gpu-bundle/bin.tar.gz)
+contents=$(tar -tJf gpu-bundle/bin.tar.xz)
 for b in bin/tests/torch_peer bin/torch_peer; do
   ! grep -qx "$b" <<<"$contents" || fail "$b is in the bundle"
 done
@@ -30,7 +30,7 @@ equiv=$(awk -F'\t' '$1 == "gpu_equivalence" { print $4 "|" $6 }' gpu-bundle/mani
 [ "$equiv" = "bin/tests/ops|gpu:: --nocapture" ] \
   || fail "gpu_equivalence runs '$equiv', not 'bin/tests/ops|gpu:: --nocapture'"
 for s in $(grep -v '^#' gpu-bundle/manifest.txt | cut -f4); do
-  grep -qx "$s" <<<"$contents" || fail "$s (in the manifest) is not in bin.tar.gz"
+  grep -qx "$s" <<<"$contents" || fail "$s (in the manifest) is not in bin.tar.xz"
 done
 [ "$(head -1 <<<"$steps")" = diagnostics ] || fail "the first step is not diagnostics"
 [ "$(tail -1 <<<"$steps")" = peer ] || fail "the last step is not peer"

@@ -2,7 +2,7 @@
 # Builds here (release, `--features cudnn`, which includes `cuda`) everything scripts/gpu-check.sh
 # runs on a lent GPU machine, which has no Rust (and maybe no NVRTC: the cached PTX then
 # suffices), and puts it in gpu-bundle/ (git-ignored):
-#   bin.tar.gz    the stripped binaries, gzip -9 (every one links tract; the carried tree is
+#   bin.tar.xz    the stripped binaries, xz -9 (every one links tract; the carried tree is
 #                 limited to 64 MiB): bin/convexgan (`gpu-info` for the diagnostics, later `run
 #                 --device cuda`), the test binaries bin/tests/{ops,pipeline,data} (the steps
 #                 gpu_equivalence, gpu_phase2 and gpu_backbone run them with the filters gpu::,
@@ -124,13 +124,19 @@ else
   echo "gpu-prepare: no NVRTC here (or the ops test binary missing); the device must compile the kernels itself" >&2
 fi
 
-# The binaries travel compressed (gzip: certain to be on the device; gpu-check.sh unpacks them
-# outside the carried tree).
-tar -cf - -C "$out" bin | gzip -9 > "$out/bin.tar.gz"
+# The binaries travel compressed with xz (every one links tract: gzip -9 left 60 MB, xz about two
+# thirds of that); gpu-check.sh unpacks them outside the carried tree, with xz where the device has
+# it and with Python's lzma module (the device's python3 is certain) where it does not.
+if command -v xz >/dev/null; then
+  tar -cf - -C "$out" bin | xz -9 -T0 > "$out/bin.tar.xz"
+else
+  python3 -c 'import sys, tarfile; t = tarfile.open(sys.argv[1], "w:xz", preset=9); t.add(sys.argv[2], arcname="bin"); t.close()' \
+    "$out/bin.tar.xz" "$out/bin"
+fi
 rm -rf "$out/bin"
 echo "gpu-bundle/manifest.txt:"
 cat "$out/manifest.txt"
-ls -l "$out/bin.tar.gz"
+ls -l "$out/bin.tar.xz"
 echo "kernel cache: $(find "$out/ptx" -name '*.ptx' | wc -l) PTX, $(find "$out/ptx" -name '*.cubin' | wc -l) cubin"
 bytes=$(du -sb "$out" | cut -f1)
 mib=$(( (bytes + 1048575) / 1048576 ))
