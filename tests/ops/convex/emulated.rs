@@ -9,7 +9,7 @@ use crate::emulation::{
 };
 use convexgan::backend::kernel_abi::{emu, Dim3};
 use convexgan::backend::prelude::*;
-use convexgan::backend::{HostRows, Precision};
+use convexgan::backend::{ConvexOut, DictTensor, HostRows, Indices, Precision};
 use rand_chacha::ChaCha8Rng;
 
 /// The host dictionary's bytes as the entry point's element type (f32, bf16 or f16 bits).
@@ -34,6 +34,72 @@ fn sample_rows(r: &mut ChaCha8Rng, batch: usize, ns: usize, dict_rows: usize) ->
     out
 }
 
+/// One case's inputs, drawn in a fixed order (dictionaries, rows, logits, feature gradients), and
+/// the reference's forward; version 1 and version 2 run on the same kind of cases.
+struct Case {
+    ht: HostRows,
+    hs: HostRows,
+    rt: DictTensor<Ref>,
+    rs: DictTensor<Ref>,
+    rows: Vec<u32>,
+    ref_rows: Indices<Ref>,
+    logits: Vec<f32>,
+    want: ConvexOut<Ref>,
+    d_f_t: Vec<f32>,
+    d_f_s: Vec<f32>,
+}
+
+impl Case {
+    fn draw(
+        r: &mut ChaCha8Rng,
+        prec: Precision,
+        (batch, ns, d_t, d_s, dict_rows): (usize, usize, usize, usize, usize),
+    ) -> Self {
+        let ht = HostRows::from_f32(&rand_f32(r, dict_rows * d_t, 1.0), prec);
+        let hs = HostRows::from_f32(&rand_f32(r, dict_rows * d_s, 1.0), prec);
+        let rt = Ref::new().upload_dict(&ht, dict_rows, d_t).unwrap();
+        let rs = Ref::new().upload_dict(&hs, dict_rows, d_s).unwrap();
+        let rows = sample_rows(r, batch, ns, dict_rows);
+        let ref_rows = Ref::new().upload_indices(&rows).unwrap();
+        let logits = rand_f32(r, batch * 2 * ns, 4.0);
+        let want = Ref::new()
+            .convex_combine_fwd(&up(&logits, batch, 2 * ns), &rt, &rs, &ref_rows)
+            .unwrap();
+        let d_f_t = rand_f32(r, batch * d_t, 1.0);
+        let d_f_s = rand_f32(r, batch * d_s, 1.0);
+        Case {
+            ht,
+            hs,
+            rt,
+            rs,
+            rows,
+            ref_rows,
+            logits,
+            want,
+            d_f_t,
+            d_f_s,
+        }
+    }
+
+    /// The reference backward from the emulated weights `w` (the same f32 values, widened).
+    fn want_bwd(&self, w: &[f32]) -> Vec<f64> {
+        let (batch, d_t, d_s) = (self.want.f_t.rows(), self.rt.cols(), self.rs.cols());
+        let ns = w.len() / (2 * batch);
+        down(
+            &Ref::new()
+                .convex_combine_bwd(
+                    &up(w, batch, 2 * ns),
+                    &up(&self.d_f_t, batch, d_t),
+                    &up(&self.d_f_s, batch, d_s),
+                    &self.rt,
+                    &self.rs,
+                    &self.ref_rows,
+                )
+                .unwrap(),
+        )
+    }
+}
+
 /// One dictionary precision's three entry points, each bound with its declared type (the
 /// dictionary pointer's element type differs), on the same cases.
 macro_rules! convex_case {
@@ -48,18 +114,19 @@ macro_rules! convex_case {
             (3, 5, 70, 33, 40),
             (2, 37, 300, 129, 50),
         ] {
-            let ht = HostRows::from_f32(&rand_f32(r, dict_rows * d_t, 1.0), prec);
-            let hs = HostRows::from_f32(&rand_f32(r, dict_rows * d_s, 1.0), prec);
-            let rt = Ref::new().upload_dict(&ht, dict_rows, d_t).unwrap();
-            let rs = Ref::new().upload_dict(&hs, dict_rows, d_s).unwrap();
-            let rows = sample_rows(r, batch, ns, dict_rows);
-            let ref_rows = Ref::new().upload_indices(&rows).unwrap();
-            let logits = rand_f32(r, batch * 2 * ns, 4.0);
-            let want = Ref::new()
-                .convex_combine_fwd(&up(&logits, batch, 2 * ns), &rt, &rs, &ref_rows)
-                .unwrap();
-            let d_f_t = rand_f32(r, batch * d_t, 1.0);
-            let d_f_s = rand_f32(r, batch * d_s, 1.0);
+            let case = Case::draw(r, prec, (batch, ns, d_t, d_s, dict_rows));
+            let Case {
+                ht,
+                hs,
+                rt,
+                rows,
+                ref_rows,
+                logits,
+                want,
+                d_f_t,
+                d_f_s,
+                ..
+            } = &case;
             let tol = dict_tol(prec);
             let tag = format!("{} B={batch} N_s={ns} d_t={d_t} d_s={d_s}", prec.name());
             for block in ROW_BLOCKS.into_iter().chain([1024]) {
@@ -102,17 +169,7 @@ macro_rules! convex_case {
                     tol,
                 );
 
-                // Backward from the emulated weights; the reference gets the same f32 values.
-                let want_dl = Ref::new()
-                    .convex_combine_bwd(
-                        &up(&w, batch, 2 * ns),
-                        &up(&d_f_t, batch, d_t),
-                        &up(&d_f_s, batch, d_s),
-                        &rt,
-                        &rs,
-                        &ref_rows,
-                    )
-                    .unwrap();
+                let want_dl = case.want_bwd(&w);
                 let mut dl = nan(batch * 2 * ns);
                 launch(|| unsafe {
                     bwd(
@@ -135,7 +192,7 @@ macro_rules! convex_case {
                 check(
                     &format!("convex_combine_bwd {tag} block {block}"),
                     &dl,
-                    &down(&want_dl),
+                    &want_dl,
                     tol,
                 );
             }
@@ -227,19 +284,16 @@ macro_rules! convex_v2_case {
             // make more than one tile at 128 threads.
             (3, 9, 1032, 64, 30),
         ] {
-            let ht = HostRows::from_f32(&rand_f32(r, dict_rows * d_t, 1.0), prec);
-            let hs = HostRows::from_f32(&rand_f32(r, dict_rows * d_s, 1.0), prec);
-            let (at, asd) = (aligned(&ht), aligned(&hs));
-            let rt = Ref::new().upload_dict(&ht, dict_rows, d_t).unwrap();
-            let rs = Ref::new().upload_dict(&hs, dict_rows, d_s).unwrap();
-            let rows = sample_rows(r, batch, ns, dict_rows);
-            let ref_rows = Ref::new().upload_indices(&rows).unwrap();
-            let logits = rand_f32(r, batch * 2 * ns, 4.0);
-            let want = Ref::new()
-                .convex_combine_fwd(&up(&logits, batch, 2 * ns), &rt, &rs, &ref_rows)
-                .unwrap();
-            let d_f_t = rand_f32(r, batch * d_t, 1.0);
-            let d_f_s = rand_f32(r, batch * d_s, 1.0);
+            let case = Case::draw(r, prec, (batch, ns, d_t, d_s, dict_rows));
+            let Case {
+                rows,
+                logits,
+                want,
+                d_f_t,
+                d_f_s,
+                ..
+            } = &case;
+            let (at, asd) = (aligned(&case.ht), aligned(&case.hs));
             let tol = dict_tol(prec);
             let tag = format!("v2 {} B={batch} N_s={ns} d_t={d_t} d_s={d_s}", prec.name());
             for block in [32u32, 96, 128, 256] {
@@ -273,16 +327,7 @@ macro_rules! convex_v2_case {
                 check(&format!("{at_block} f_t"), &ft, &down(&want.f_t), tol);
                 check(&format!("{at_block} f_s"), &fs, &down(&want.f_s), tol);
 
-                let want_dl = Ref::new()
-                    .convex_combine_bwd(
-                        &up(&w, batch, 2 * ns),
-                        &up(&d_f_t, batch, d_t),
-                        &up(&d_f_s, batch, d_s),
-                        &rt,
-                        &rs,
-                        &ref_rows,
-                    )
-                    .unwrap();
+                let want_dl = case.want_bwd(&w);
                 let mut dl = nan(batch * 2 * ns);
                 launch(|| unsafe {
                     bwd(
@@ -309,7 +354,7 @@ macro_rules! convex_v2_case {
                 check(
                     &format!("convex_combine_bwd {tag} block {block}"),
                     &dl,
-                    &down(&want_dl),
+                    &want_dl,
                     tol,
                 );
             }
