@@ -281,7 +281,54 @@ impl Config {
         if self.dict.max_rows_per_class == 0 {
             return bad("dict.max_rows_per_class", "must be at least 1");
         }
+        if self.data.test_limit == Some(0) {
+            return bad("data.test_limit (--test-limit)", "must be at least 1");
+        }
+        self.validate_integers()?;
         self.validate_numbers()
+    }
+
+    /// Every integer must survive the TOML round trip through `config.toml` (TOML integers are
+    /// 64-bit signed): a larger one, accepted from the command line, would otherwise be found only
+    /// when the finished stage writes its configuration. Walks the whole configuration, so no
+    /// field is forgotten, and names the first one out of range.
+    fn validate_integers(&self) -> Result<()> {
+        fn walk(v: &serde_json::Value, path: &mut Vec<String>) -> Option<(String, u64)> {
+            match v {
+                serde_json::Value::Number(n) => match n.as_u64() {
+                    Some(u) if u > i64::MAX as u64 => Some((path.join("."), u)),
+                    _ => None,
+                },
+                serde_json::Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
+                    path.push(i.to_string());
+                    let r = walk(x, path);
+                    path.pop();
+                    r
+                }),
+                serde_json::Value::Object(m) => m.iter().find_map(|(k, x)| {
+                    path.push(k.clone());
+                    let r = walk(x, path);
+                    path.pop();
+                    r
+                }),
+                _ => None,
+            }
+        }
+        let v = serde_json::to_value(self).map_err(|e| Error::invalid("config", e.to_string()))?;
+        match walk(&v, &mut Vec::new()) {
+            Some((field, value)) => Err(Error::invalid(
+                match field.as_str() {
+                    "seed" => "seed (--seed)".to_string(),
+                    "data.test_limit" => "data.test_limit (--test-limit)".to_string(),
+                    _ => field,
+                },
+                format!(
+                    "{value} is above {}, the largest integer a configuration file holds",
+                    i64::MAX
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Values a file could set to NaN, Inf or zero that the checks above do not cover; each would

@@ -156,6 +156,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let common = match &cli.command {
+        Command::Run(c)
+        | Command::Phase1(c)
+        | Command::BuildDict(c)
+        | Command::Phase2(c)
+        | Command::Eval(c) => Some(c),
+        Command::Compare { common, .. } => Some(common),
+        _ => None,
+    };
+    // The run directory is checked before a backend is opened or any work starts.
+    if let Some(Err(e)) = common.map(|c| c.run_dir().check_usable()) {
+        return finish(Err(e));
+    }
     let device = match &cli.command {
         Command::Extract(a) => return finish(extract(a)),
         Command::MakeBackbone { path, seed } => {

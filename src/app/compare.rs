@@ -29,6 +29,17 @@ pub fn compare<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides, seeds: &[u64
     if seeds.is_empty() {
         return Err(Error::invalid("--seeds", "give at least one seed"));
     }
+    if let Some(dup) = seeds
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| seeds[..i].contains(s).then_some(s))
+    {
+        // A repeated seed repeats a run: the mean and std would count it twice.
+        return Err(Error::invalid(
+            "--seeds",
+            format!("seed {dup} is given twice; each seed must be distinct"),
+        ));
+    }
     let t = Instant::now();
     let base = o.fresh_config()?;
     check_memory(be, &base, o.config.as_deref())?;

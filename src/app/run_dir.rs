@@ -38,6 +38,22 @@ impl RunDir {
         &self.root
     }
 
+    /// An error unless the run directory is a directory or does not exist yet (it is created when
+    /// the first output is written): checked before any work, so that a stage does not train for
+    /// minutes and then fail to write into a regular file.
+    pub fn check_usable(&self) -> Result<()> {
+        match std::fs::metadata(&self.root) {
+            Ok(m) if !m.is_dir() => Err(Error::invalid(
+                "--run-dir",
+                format!(
+                    "{} exists and is not a directory; give a directory or a new path",
+                    self.root.display()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn file(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }

@@ -276,3 +276,62 @@ fn gpu_info_without_a_device_skips_unless_a_gpu_is_required() {
     assert_eq!(required.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&required.stderr).contains("CONVEXGAN_REQUIRE_GPU is set"));
 }
+
+/// Flags that the configuration cannot hold or that make no sense are refused before any work and
+/// before anything is written: an integer above TOML's i64 range (found before only when the
+/// finished stage wrote config.toml), a test limit of 0, a seed given twice to `compare`, and a
+/// run directory that is a regular file.
+#[test]
+fn bad_flags_are_refused_before_any_work_or_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let missing_data = dir.path().join("no-data");
+    let data = missing_data.to_str().unwrap();
+    for (args, needles) in [
+        (
+            vec!["phase1", "--seed", "9223372036854775808", "--data", data],
+            vec!["seed (--seed)", "9223372036854775808", "largest integer"],
+        ),
+        (
+            vec![
+                "run",
+                "--test-limit",
+                "18446744073709551615",
+                "--data",
+                data,
+            ],
+            vec!["data.test_limit (--test-limit)", "largest integer"],
+        ),
+        (
+            vec!["phase1", "--test-limit", "0", "--data", data],
+            vec!["--test-limit", "at least 1"],
+        ),
+        (
+            vec!["compare", "--seeds", "0,1,0", "--data", data],
+            vec!["--seeds", "seed 0 is given twice"],
+        ),
+    ] {
+        let out = convexgan(&args, &run);
+        assert_clean_failure(&out, &needles);
+        // Refused before the data is looked at (the data directory does not exist) and before the
+        // run directory is created.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("no-data"),
+            "{args:?}: reached the data: {stderr}"
+        );
+        assert!(!run.exists(), "{args:?} created the run directory");
+    }
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"keep me").unwrap();
+    for stage in ["run", "phase1", "eval", "compare"] {
+        let out = convexgan(&[stage, "--data", data], &file);
+        assert_clean_failure(&out, &["--run-dir", "exists and is not a directory"]);
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            b"keep me",
+            "{stage} touched the file"
+        );
+    }
+}
