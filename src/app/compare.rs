@@ -43,7 +43,9 @@ pub fn compare<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides, seeds: &[u64
     let t = Instant::now();
     let base = o.fresh_config()?;
     check_memory(be, &base, o.config.as_deref())?;
-    run_dir.save_config(&base)?;
+    // Written with the table at the end, never to config.toml: a comparison that fails leaves the
+    // run directory as it was, and one that succeeds leaves the stages' configuration alone.
+    let base_toml = base.to_toml()?;
     let methods = Method::all();
     let mut rows: Vec<CompareRow> = methods
         .iter()
@@ -97,6 +99,7 @@ pub fn compare<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides, seeds: &[u64
         wall,
         table
     );
+    atomic::write(&run_dir.compare_config(), base_toml.as_bytes())?;
     atomic::write(&run_dir.compare_report(), md.as_bytes())?;
     println!("{table}");
     eprintln!("total {wall:.1}s on {}", be.name());

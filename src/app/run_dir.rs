@@ -21,6 +21,7 @@ pub const REPORT_FILE: &str = "report.md";
 pub const PLOT_FILE: &str = "recall.png";
 pub const COMPARE_JSON_FILE: &str = "compare.json";
 pub const COMPARE_FILE: &str = "compare.md";
+pub const COMPARE_CONFIG_FILE: &str = "compare_config.toml";
 
 /// A run directory: the configuration, each stage's outputs, the evaluation's metrics, report and
 /// plot, and `compare`'s table. Every path of an artifact comes from here.
@@ -105,6 +106,11 @@ impl RunDir {
     /// `compare`'s table (`compare.md`).
     pub fn compare_report(&self) -> PathBuf {
         self.file(COMPARE_FILE)
+    }
+    /// The configuration `compare` ran with (`compare_config.toml`): its own file, so that a
+    /// comparison never replaces the `config.toml` of the stages' outputs beside it.
+    pub fn compare_config(&self) -> PathBuf {
+        self.file(COMPARE_CONFIG_FILE)
     }
 
     /// Writes the configuration (atomically, as every artifact).

@@ -131,11 +131,20 @@ fn extract_then_run_on_the_features() {
         &convexgan(&[&["run"], &tiny[..]].concat(), &run_two),
         "run, two backbones",
     );
+    let config_of_run = std::fs::read(run_two.join("config.toml")).unwrap();
     let out = convexgan(
-        &[&["compare", "--seeds", "0"], &tiny[..]].concat(),
+        &[&["compare", "--seeds", "0", "--lambda", "7"], &tiny[..]].concat(),
         &run_two,
     );
     assert_ok(&out, "compare, two backbones");
+    // The comparison keeps its configuration to itself: the run's config.toml is untouched.
+    assert_eq!(
+        std::fs::read(run_two.join("config.toml")).unwrap(),
+        config_of_run,
+        "compare replaced the run's config.toml"
+    );
+    let compared = std::fs::read_to_string(run_two.join("compare_config.toml")).unwrap();
+    assert!(compared.contains("lambda = 7.0\n"), "{compared}");
     let table = std::fs::read_to_string(run_two.join("compare.md")).unwrap();
     assert!(
         table.contains("Convex-GAN") && table.contains("features"),
