@@ -6,7 +6,7 @@
 #                 limited to 64 MiB): bin/convexgan (`gpu-info` for the diagnostics, later `run
 #                 --device cuda`), the test binaries bin/tests/{ops,pipeline,data} (the steps
 #                 gpu_equivalence, gpu_phase2 and gpu_backbone run them with the filters gpu::,
-#                 gpu_phase2:: and gpu_backbone::) and the benches
+#                 gpu_phase2:: with sampler::cuda_, and gpu_backbone::) and the benches
 #                 bin/benches/{gpu,iteration,ops,peer} (a test and a bench are both named ops,
 #                 hence the two directories)
 #   manifest.txt  the steps gpu-check.sh runs, in that order, one a line, tab-separated:
@@ -69,7 +69,7 @@ crit_ops="--bench --noplot --nresamples 10000 --warm-up-time 0.1 --measurement-t
 steps=(
   "diagnostics|info|25|convexgan|-|gpu-info"
   "gpu_equivalence|test|60|ops|-|gpu:: --nocapture"
-  "gpu_phase2|test|30|pipeline|-|gpu_phase2:: --nocapture"
+  "gpu_phase2|test|30|pipeline|-|gpu_phase2:: sampler::cuda_ --nocapture"
   "gpu|bench|50|gpu|$sizes|--bench"
   "gpu_backbone|test|40|data|-|gpu_backbone:: --nocapture"
   "iteration|criterion|25|iteration|$sizes|$crit iter/cuda"

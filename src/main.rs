@@ -52,6 +52,13 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Oversample your own features: fit a sampler on X and y (from any network), write X and y
+    /// with the synthetic rows appended (imbalanced-learn's fit_resample).
+    Resample(ResampleArgs),
+    /// Rows of one class from a sampler saved by `resample --save-sampler`, without refitting.
+    Sample(SampleArgs),
+    /// Class probabilities and labels from a run's fine-tuned Q on new rows.
+    Predict(PredictArgs),
     /// The CUDA libraries actually loaded (file, version), the device, stream-ordered allocation
     /// support, cubin or PTX per kernel family, and a kernel and a cuBLAS product checked. Exit
     /// status 0 when the device works, 3 when there is no device (1 instead when
@@ -103,6 +110,106 @@ struct ExtractArgs {
     quiet: bool,
 }
 
+#[derive(Args, Clone)]
+struct ResampleArgs {
+    /// Features: .npy (2-D), .npz (`x`, or `x` and `y`) or CSV (with the labels in
+    /// --label-column when --y is not given).
+    #[arg(long)]
+    x: PathBuf,
+    /// Labels (non-negative integers): .npy, .npz (`y`) or a one-column CSV.
+    #[arg(long)]
+    y: Option<PathBuf>,
+    /// The CSV column holding the labels when --x is a CSV and --y is not given.
+    #[arg(long, default_value = "label")]
+    label_column: String,
+    /// Where to write the resampled data (.npz with `x` and `y`).
+    #[arg(long)]
+    out: PathBuf,
+    /// imbalanced-learn's sampling_strategy: auto, not-majority, minority, not-minority, all, a
+    /// ratio such as 0.5, or targets such as 3:500,7:200.
+    #[arg(long, default_value = "auto")]
+    strategy: convexgan::sampler::Strategy,
+    /// Also save the fitted sampler here (for `convexgan sample`).
+    #[arg(long)]
+    save_sampler: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Rows combined per synthetic row (default 30, or the smallest class's count when lower).
+    #[arg(long)]
+    ns: Option<usize>,
+    /// Phase 2 iterations (default: 10 passes over the data, between 300 and 1500).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// The last K columns form the shape stream (the paper's two streams); default: one stream.
+    #[arg(long)]
+    shape_columns: Option<usize>,
+    #[arg(long, value_enum, default_value = "f32")]
+    dict_precision: convexgan::backend::Precision,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Clone)]
+struct SampleArgs {
+    /// A sampler file written by `resample --save-sampler`.
+    #[arg(long)]
+    sampler: PathBuf,
+    /// The class (as labelled in the data the sampler was fitted on).
+    #[arg(long)]
+    class: u32,
+    /// How many rows.
+    #[arg(short, long)]
+    n: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to write the rows (.npz with `x` and `y`).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
+}
+
+#[derive(Args, Clone)]
+struct PredictArgs {
+    /// A run directory after `phase2` (or `phase1`).
+    #[arg(long, default_value = "runs/default")]
+    run_dir: PathBuf,
+    /// Rows as the run's heads take them: a features file's vectors, or Fashion-MNIST pixels
+    /// scaled to [0, 1] (.npy, .npz or CSV).
+    #[arg(long)]
+    x: PathBuf,
+    /// Where to write `proba` (rows × classes) and `label` (.npz).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
+}
+
+impl ResampleArgs {
+    fn job(&self) -> app::ResampleJob {
+        app::ResampleJob {
+            x: self.x.clone(),
+            y: self.y.clone(),
+            label_column: self.label_column.clone(),
+            out: self.out.clone(),
+            strategy: self.strategy.clone(),
+            options: convexgan::sampler::SamplerOptions {
+                seed: self.seed,
+                ns: self.ns,
+                iterations: self.iterations,
+                shape_columns: self.shape_columns,
+                precision: self.dict_precision,
+                ..Default::default()
+            },
+            save_sampler: self.save_sampler.clone(),
+            progress: !self.quiet,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Device {
     Cpu,
@@ -141,6 +248,9 @@ fn dispatch<B: convexgan::Backend>(be: &B, cmd: &Command) -> convexgan::Result<(
         Command::BuildDict(c) => app::build_dict(be, &c.run_dir(), &c.overrides),
         Command::Phase2(c) => app::phase2(be, &c.run_dir(), &c.overrides),
         Command::Eval(c) => app::eval(be, &c.run_dir(), &c.overrides),
+        Command::Resample(a) => app::resample(be, &a.job()),
+        Command::Sample(a) => app::sample(be, &a.sampler, a.class, a.n, a.seed, &a.out),
+        Command::Predict(a) => app::predict(be, &RunDir::new(&a.run_dir), &a.x, &a.out),
         Command::Extract(_) | Command::MakeBackbone { .. } | Command::GpuInfo { .. } => {
             unreachable!("handled before a backend is made")
         }
@@ -148,6 +258,7 @@ fn dispatch<B: convexgan::Backend>(be: &B, cmd: &Command) -> convexgan::Result<(
 }
 
 fn main() -> ExitCode {
+    convexgan::backend::cpu::use_all_cores();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -184,6 +295,9 @@ fn main() -> ExitCode {
         | Command::Phase2(c)
         | Command::Eval(c) => c.device,
         Command::Compare { common, .. } => common.device,
+        Command::Resample(a) => a.device,
+        Command::Sample(a) => a.device,
+        Command::Predict(a) => a.device,
     };
     let result = match device {
         Device::Cpu => dispatch(&Cpu::<f32>::new(), &cli.command),

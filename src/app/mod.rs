@@ -5,6 +5,7 @@
 
 mod compare;
 mod overrides;
+mod own_features;
 mod run_dir;
 mod stages;
 
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 pub use compare::{compare, CompareRow};
 pub use overrides::Overrides;
+pub use own_features::{predict, resample, sample, ResampleJob};
 pub use run_dir::*;
 pub use stages::{build_dict, eval, phase1, phase2, RunMetrics};
 

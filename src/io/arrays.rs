@@ -28,6 +28,29 @@ impl Matrix {
     pub fn row(&self, r: usize) -> &[f32] {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
+
+    /// The matrix borrowed.
+    pub fn view(&self) -> MatrixRef<'_> {
+        MatrixRef {
+            data: &self.data,
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
+}
+
+/// A borrowed row-major `rows × cols` matrix of f32 (a NumPy array's buffer, without a copy).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MatrixRef<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl<'a> From<&'a Matrix> for MatrixRef<'a> {
+    fn from(m: &'a Matrix) -> Self {
+        m.view()
+    }
 }
 
 /// Features and one class label per row.
@@ -453,16 +476,30 @@ pub fn read_labelled(x: &Path, y: Option<&Path>, label_column: &str) -> Result<L
 
 /// Writes `x` (f32, `rows × cols`) and `y` (int64) to an `.npz`, atomically.
 pub fn write_npz(path: &Path, x: &Matrix, y: &[u32]) -> Result<()> {
-    let xa = Array2::from_shape_vec((x.rows, x.cols), x.data.clone())
-        .map_err(|e| Error::invalid("npz output", e.to_string()))?;
-    let ya: Array1<i64> = y.iter().map(|&v| v as i64).collect();
+    write_npz_arrays(path, &[("x", x)], &[("y", y)])
+}
+
+/// Writes the f32 matrices `matrices` and the int64 vectors `labels` to an `.npz` under their
+/// names, atomically.
+pub fn write_npz_arrays(
+    path: &Path,
+    matrices: &[(&str, &Matrix)],
+    labels: &[(&str, &[u32])],
+) -> Result<()> {
     let mut buf = Cursor::new(Vec::new());
     {
         let mut w = NpzWriter::new(&mut buf);
-        w.add_array("x", &xa)
-            .map_err(|e| Error::bad_file(path, format!("writing x: {e}")))?;
-        w.add_array("y", &ya)
-            .map_err(|e| Error::bad_file(path, format!("writing y: {e}")))?;
+        for (name, m) in matrices {
+            let a = Array2::from_shape_vec((m.rows, m.cols), m.data.clone())
+                .map_err(|e| Error::invalid("npz output", e.to_string()))?;
+            w.add_array(*name, &a)
+                .map_err(|e| Error::bad_file(path, format!("writing {name}: {e}")))?;
+        }
+        for (name, v) in labels {
+            let a: Array1<i64> = v.iter().map(|&v| v as i64).collect();
+            w.add_array(*name, &a)
+                .map_err(|e| Error::bad_file(path, format!("writing {name}: {e}")))?;
+        }
         w.finish()
             .map_err(|e| Error::bad_file(path, format!("writing the archive: {e}")))?;
     }

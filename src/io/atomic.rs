@@ -91,6 +91,30 @@ pub fn remove_stale(path: &Path) {
     }
 }
 
+/// An error, naming `flag`, unless `path` is a regular file or a new path: checked before any
+/// work, so that a command does not train for minutes and then fail to write (or replace a
+/// device node, a FIFO or a symlink's target with a regular file).
+pub fn check_output(path: &Path, flag: &str) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(m) => Err(Error::invalid(
+            flag,
+            format!(
+                "{} exists and is {}; give a regular file or a new path",
+                path.display(),
+                if m.is_dir() {
+                    "a directory"
+                } else if m.file_type().is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "not a regular file"
+                }
+            ),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +139,26 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, [std::ffi::OsString::from("a.txt")]);
+    }
+
+    #[test]
+    fn outputs_must_be_regular_files_or_new_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        check_output(&file, "--out").unwrap();
+        check_output(&d.path().join("new"), "--out").unwrap();
+        let e = check_output(d.path(), "--out").unwrap_err().to_string();
+        assert!(e.contains("--out") && e.contains("a directory"), "{e}");
+        let link = d.path().join("l");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let e = check_output(&link, "--save-sampler")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a symbolic link"), "{e}");
+        let e = check_output(Path::new("/dev/null"), "--out")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

@@ -191,7 +191,18 @@ impl<'a> TensorReader<'a> {
 
     /// Every tensor as f32, each checked for dtype F32 and finite values.
     pub fn all_f32(&self) -> Result<BTreeMap<String, HostTensor>> {
-        let mut names: Vec<String> = self.st.names().into_iter().cloned().collect();
+        self.all_f32_except(&[])
+    }
+
+    /// [`all_f32`](Self::all_f32) but for the tensors named in `skip`.
+    pub fn all_f32_except(&self, skip: &[&str]) -> Result<BTreeMap<String, HostTensor>> {
+        let mut names: Vec<String> = self
+            .st
+            .names()
+            .into_iter()
+            .filter(|n| !skip.contains(&n.as_str()))
+            .cloned()
+            .collect();
         names.sort();
         names
             .into_iter()

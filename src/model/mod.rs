@@ -5,4 +5,4 @@ mod gan;
 mod heads;
 
 pub use gan::{Discriminator, Generator};
-pub use heads::{Heads, HeadsSpec, Ldm, StreamInputs};
+pub use heads::{build_q, Heads, HeadsSpec, Ldm, StreamInputs};

@@ -177,6 +177,12 @@ impl Dictionary {
 
     /// Atomic write as a tensor file, with the layout and provenance in the metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
+        crate::io::atomic::write(path, &self.to_bytes(path)?)
+    }
+
+    /// The bytes [`save`](Self::save) writes (a sampler file embeds them); `path` names the file
+    /// in errors.
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         let dtype = match self.precision() {
             Precision::F32 => Dtype::F32,
             Precision::Bf16 => Dtype::BF16,
@@ -193,7 +199,7 @@ impl Dictionary {
             .meta("seed", self.seed.to_string())
             .meta("backbone", self.backbone.clone())
             .meta("precision", self.precision().name());
-        file.write(path)
+        file.to_bytes(path)
     }
 
     pub fn load(path: &Path) -> Result<Self> {

@@ -10,4 +10,5 @@ mod fixture;
 mod cli_errors;
 mod cli_extract;
 mod hostile_inputs;
+mod own_features;
 mod resume;

@@ -91,3 +91,19 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
 pub fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
+
+/// The CUDA device, or `None` with the reason printed (the test then skips); with
+/// `CONVEXGAN_REQUIRE_GPU` set, a device that does not open fails the test instead.
+#[cfg(feature = "cuda")]
+pub fn gpu_or_skip() -> Option<convexgan::backend::cuda::CudaBackend> {
+    match convexgan::backend::cuda::CudaBackend::new(0) {
+        Ok(be) => Some(be),
+        Err(e) if std::env::var_os("CONVEXGAN_REQUIRE_GPU").is_some() => {
+            panic!("CONVEXGAN_REQUIRE_GPU is set but the device did not open: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: no usable GPU ({e})");
+            None
+        }
+    }
+}

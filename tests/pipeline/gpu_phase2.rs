@@ -7,7 +7,6 @@
 use crate::common;
 
 use convexgan::backend::cpu::CpuF32;
-use convexgan::backend::cuda::CudaBackend;
 use convexgan::backend::{Backend, Precision};
 use convexgan::config::{Config, QLoss};
 use convexgan::nn::Mlp;
@@ -44,15 +43,8 @@ fn losses<B: Backend>(be: &B, dict: &Dictionary, q_loss: QLoss, steps: usize) ->
 /// (cuBLAS, block reductions) compound over the Adam updates between iterations.
 #[test]
 fn phase2_iterations_match_the_cpu() {
-    let gpu = match CudaBackend::new(0) {
-        Ok(be) => be,
-        Err(e) if std::env::var_os("CONVEXGAN_REQUIRE_GPU").is_some() => {
-            panic!("CONVEXGAN_REQUIRE_GPU is set but the device did not open: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipped: no usable GPU ({e})");
-            return;
-        }
+    let Some(gpu) = common::gpu_or_skip() else {
+        return;
     };
     let mut r = common::rng(3);
     let (n, d, classes) = (600, 64, 10);

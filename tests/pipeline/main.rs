@@ -19,5 +19,6 @@ mod nn;
 mod phase1_landmarks;
 mod pipeline;
 mod report;
+mod sampler;
 mod sampling;
 mod torch_peer;
