@@ -138,6 +138,9 @@ pub struct Config {
     pub phase1: Phase1Config,
     pub dict: DictConfig,
     pub phase2: Phase2Config,
+    /// Where the report's many / medium / few-shot groups split (training images per class).
+    #[serde(default)]
+    pub shots: crate::metrics::ShotThresholds,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -194,6 +197,7 @@ impl Config {
                 ldam_s: 30.0,
                 ldam_max_margin: 0.5,
             },
+            shots: Default::default(),
         }
     }
 
@@ -281,8 +285,20 @@ impl Config {
         if self.dict.max_rows_per_class == 0 {
             return bad("dict.max_rows_per_class", "must be at least 1");
         }
+        if self.data.dir.as_os_str().is_empty() && self.data.features.is_none() {
+            return bad(
+                "data.dir (--data)",
+                "is empty; name the directory of the Fashion-MNIST files",
+            );
+        }
         if self.data.test_limit == Some(0) {
             return bad("data.test_limit (--test-limit)", "must be at least 1");
+        }
+        if self.shots.few_below > self.shots.many_above + 1 {
+            return bad(
+                "shots.few_below",
+                "must not exceed shots.many_above + 1 (few < medium ≤ many's bound)",
+            );
         }
         self.validate_integers()?;
         self.validate_numbers()
@@ -426,13 +442,11 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        if path.is_dir() {
-            return Err(Error::bad_file(
-                path,
-                "is a directory, expected a TOML configuration",
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::io::read::read_regular(
+            path,
+            "a TOML configuration",
+            crate::io::read::MAX_CONFIG_BYTES,
+        )?;
         let text = String::from_utf8(bytes).map_err(|e| {
             Error::bad_file(
                 path,
@@ -446,10 +460,64 @@ impl Config {
     }
 
     /// [`load`](Self::load) on text already in memory; `path` names it in errors.
+    /// The configuration in `text` (read from `path`, named in errors).
     pub fn from_toml(path: &Path, text: &str) -> Result<Self> {
-        let c: Config = toml::from_str(text).map_err(|e| Error::bad_file(path, e.to_string()))?;
+        let c: Config =
+            toml::from_str(text).map_err(|e| Error::bad_file(path, short(&e.to_string())))?;
         c.validate()
             .map_err(|e| Error::bad_file(path, e.to_string()))?;
         Ok(c)
+    }
+}
+
+/// A parse error cut to a readable length: TOML's messages quote the offending line, and a
+/// hostile file's one line can be hundreds of kilobytes (deep nesting).
+fn short(msg: &str) -> String {
+    const MAX: usize = 600;
+    if msg.len() <= MAX {
+        return msg.to_string();
+    }
+    let mut end = MAX;
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{} … ({} more bytes of the message left out)",
+        &msg[..end],
+        msg.len() - end
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_data_directory_is_named_not_printed_as_nothing() {
+        let mut c = Config::fmnist();
+        c.data.dir = PathBuf::new();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("data.dir (--data)") && e.contains("is empty"),
+            "{e}"
+        );
+        // With a features file the directory is not used.
+        c.data.features = Some("f.safetensors".into());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn long_parse_errors_are_cut() {
+        let e = Config::from_toml(
+            Path::new("deep.toml"),
+            &format!("x = {}", "[".repeat(100_000)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.len() < 1000 && e.contains("deep.toml"),
+            "{} bytes",
+            e.len()
+        );
     }
 }

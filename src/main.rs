@@ -31,6 +31,10 @@ enum Command {
         /// Seeds to average over.
         #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
         seeds: Vec<u64>,
+        /// Only these methods, by name (default: all): phase1, focal, ldam, crt, drw, tau-norm,
+        /// lws, logit-adjust, smote, ros, adasyn, borderline-smote, convexgan-{mse,focal,ldam,ce}.
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<convexgan::train::pipeline::Method>,
     },
     /// Stage 1: train the two-stream heads, A and Q; writes phase1.safetensors.
     Phase1(Common),
@@ -241,9 +245,11 @@ impl Common {
 fn dispatch<B: convexgan::Backend>(be: &B, cmd: &Command) -> convexgan::Result<()> {
     match cmd {
         Command::Run(c) => app::run(be, &c.run_dir(), &c.overrides),
-        Command::Compare { common, seeds } => {
-            app::compare(be, &common.run_dir(), &common.overrides, seeds)
-        }
+        Command::Compare {
+            common,
+            seeds,
+            methods,
+        } => app::compare(be, &common.run_dir(), &common.overrides, seeds, methods),
         Command::Phase1(c) => app::phase1(be, &c.run_dir(), &c.overrides),
         Command::BuildDict(c) => app::build_dict(be, &c.run_dir(), &c.overrides),
         Command::Phase2(c) => app::phase2(be, &c.run_dir(), &c.overrides),

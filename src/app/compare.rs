@@ -24,16 +24,23 @@ pub struct CompareRow {
     pub logs: Vec<Vec<EpochLog>>,
 }
 
-/// Every method of [`Method::all`] from one Phase 1 checkpoint per seed.
-pub fn compare<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides, seeds: &[u64]) -> Result<()> {
+/// Where `compare` puts each method's plots (of the first seed).
+pub const COMPARE_PLOTS_DIR: &str = "compare_plots";
+
+/// `methods` (every method of [`Method::all`] when empty) from one Phase 1 checkpoint per seed:
+/// `compare.md` (the metrics, the shot groups and ECE), `compare_per_class.md`, `compare.json`,
+/// and per method a recall, a confusion-matrix and a reliability PNG in `compare_plots/`.
+pub fn compare<B: Backend>(
+    be: &B,
+    run_dir: &RunDir,
+    o: &Overrides,
+    seeds: &[u64],
+    methods: &[Method],
+) -> Result<()> {
     if seeds.is_empty() {
         return Err(Error::invalid("--seeds", "give at least one seed"));
     }
-    if let Some(dup) = seeds
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| seeds[..i].contains(s).then_some(s))
-    {
+    if let Some(dup) = first_repeat(seeds) {
         // A repeated seed repeats a run: the mean and std would count it twice.
         return Err(Error::invalid(
             "--seeds",
@@ -46,7 +53,19 @@ pub fn compare<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides, seeds: &[u64
     // Written with the table at the end, never to config.toml: a comparison that fails leaves the
     // run directory as it was, and one that succeeds leaves the stages' configuration alone.
     let base_toml = base.to_toml()?;
-    let methods = Method::all();
+    let methods = if methods.is_empty() {
+        Method::all()
+    } else {
+        methods.to_vec()
+    };
+    if let Some(m) = first_repeat(&methods) {
+        return Err(Error::invalid(
+            "--methods",
+            format!("{} is given twice", m.name()),
+        ));
+    }
+    let mut counts: Vec<usize> = Vec::new();
+    let mut class_names: Vec<String> = Vec::new();
     let mut rows: Vec<CompareRow> = methods
         .iter()
         .map(|m| CompareRow {
@@ -61,11 +80,24 @@ pub fn compare<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides, seeds: &[u64
         cfg.seed = seed;
         let data = load_data(&cfg)?;
         let train = &data.split.train;
+        if counts.is_empty() {
+            counts = data.split.counts.clone();
+            class_names = data.class_names.clone();
+        }
         let (mut heads, _) = run_phase1_on(be, &cfg, train, data.d_in_s, o.progress)?;
         let feats = build_features_from(be, &cfg, &mut heads, train, &data.backbone)?;
         for (row, &m) in rows.iter_mut().zip(&methods) {
             let tm = Instant::now();
-            let (q, logs) = run_method(be, &cfg, &heads, train, &feats, m, o.progress)?;
+            let (q, logs) = run_method(
+                be,
+                &cfg,
+                &heads,
+                train,
+                &data.split.val,
+                &feats,
+                m,
+                o.progress,
+            )?;
             let metrics = evaluate_q(be, &heads, &q, &data.test)?;
             eprintln!(
                 "seed {seed} {:<34} top-1 {:.4} ACSA {:.4} GM {:.4} ({:.1}s)",
@@ -85,10 +117,42 @@ pub fn compare<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides, seeds: &[u64
         .map(|r| (r.method.clone(), r.metrics.clone()))
         .collect();
     let table = report::compare_table(&table_rows);
+    let shots = report::shot_table(&table_rows, &counts, base.shots)?;
+    let names: Vec<&str> = class_names.iter().map(String::as_str).collect();
+    let plots = run_dir.path().join(COMPARE_PLOTS_DIR);
+    let mut per_class = format!(
+        "# convexgan compare: per class (seed {})\n\nTraining counts {counts:?}.\n",
+        seeds[0]
+    );
+    let phase1 = rows
+        .iter()
+        .find(|r| r.method == Method::Phase1.label())
+        .map(|r| r.metrics[0].clone());
+    for (row, m) in rows.iter().zip(&methods) {
+        let first = &row.metrics[0];
+        per_class.push_str(&format!(
+            "\n## {}\n\n{}",
+            row.method,
+            report::class_scores_table(&names, &counts, first)
+        ));
+        let file = |what: &str| plots.join(format!("{}_{what}.png", m.name()));
+        report::plot_confusion(&file("confusion"), &names, &counts, first, &row.method)?;
+        if let Some(c) = &first.calibration {
+            report::plot_reliability(&file("reliability"), c, &row.method)?;
+        }
+        if let Some(p1) = &phase1 {
+            report::plot_recall(&file("recall"), &names, &counts, p1, first, &row.method)?;
+        }
+    }
     let wall = t.elapsed().as_secs_f64();
     save_json(&run_dir.compare_json(), &rows)?;
     let md = format!(
-        "# convexgan compare\n\nPreset `{}`, data: {}, seeds {:?}, backend {}, wall time {:.0}s.\n\n{}\n",
+        "# convexgan compare\n\nPreset `{}`, data: {}, seeds {:?}, backend {}, wall time {:.0}s.\n\n{}\n\
+         ## Long-tail view\n\nAccuracy (mean recall) of the many-, medium- and few-shot classes \
+         (by training images; `shots` in the configuration) and of the class terciles, and the \
+         expected calibration error (15 bins). Training counts {counts:?}.\n\n{}\n\
+         Per-class precision, recall, F1 and specificity: `compare_per_class.md`; per method a \
+         recall, confusion-matrix and reliability plot (seed {}): `{COMPARE_PLOTS_DIR}/`.\n",
         base.preset,
         match &base.data.features {
             Some(p) => format!("features {}", p.display()),
@@ -97,11 +161,27 @@ pub fn compare<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides, seeds: &[u64
         seeds,
         be.name(),
         wall,
-        table
+        table,
+        shots,
+        seeds[0],
     );
     atomic::write(&run_dir.compare_config(), base_toml.as_bytes())?;
+    atomic::write(
+        &run_dir.path().join(COMPARE_PER_CLASS_FILE),
+        per_class.as_bytes(),
+    )?;
     atomic::write(&run_dir.compare_report(), md.as_bytes())?;
-    println!("{table}");
+    println!("{table}\n{shots}");
     eprintln!("total {wall:.1}s on {}", be.name());
     Ok(())
 }
+
+/// The first value that appears earlier in `v` too.
+fn first_repeat<T: PartialEq>(v: &[T]) -> Option<&T> {
+    v.iter()
+        .enumerate()
+        .find_map(|(i, x)| v[..i].contains(x).then_some(x))
+}
+
+/// Per-class scores of every method of `compare`.
+pub const COMPARE_PER_CLASS_FILE: &str = "compare_per_class.md";

@@ -66,6 +66,7 @@ fn load_heads<B: Backend>(
         classes: need("classes")?,
         landmarks: meta("landmarks")?.unwrap_or(0),
     };
+    check_metadata_against_tensors(&path, &store, cfg, &spec)?;
     if let Some(e) = expect {
         if (e.d_in_t, e.d_in_s, e.classes) != (spec.d_in_t, spec.d_in_s, spec.classes) {
             return Err(Error::bad_file(
@@ -83,6 +84,54 @@ fn load_heads<B: Backend>(
     Ok(heads)
 }
 
+/// The metadata of a Phase 1 file sizes the heads built to receive its tensors, so it is checked
+/// against the tensors themselves first: a hostile `d_in`, `classes` or `landmarks` would otherwise
+/// ask for an allocation the machine cannot make (or a 0-wide layer) before any shape is compared.
+fn check_metadata_against_tensors(
+    path: &Path,
+    store: &ParamStore,
+    cfg: &Config,
+    spec: &HeadsSpec,
+) -> Result<()> {
+    let w0 = cfg.model.stream_widths.first().copied().unwrap_or(0);
+    let shape = |name: &str| store.tensors.get(name).map(|t| t.shape.clone());
+    let expect = |key: &str, name: &str, want: Vec<usize>| -> Result<()> {
+        match shape(name) {
+            Some(s) if s == want => Ok(()),
+            Some(s) => Err(Error::bad_file(
+                path,
+                format!("metadata '{key}' gives tensor '{name}' the shape {want:?}, but it has shape {s:?}"),
+            )),
+            None => Err(Error::bad_file(path, format!("missing tensor '{name}'"))),
+        }
+    };
+    if spec.d_in_t == 0 {
+        return Err(Error::bad_file(
+            path,
+            "metadata 'd_in' leaves 0 inputs for the texture stream",
+        ));
+    }
+    expect("d_in", "f_t.0.weight", vec![spec.d_in_t, w0])?;
+    expect(
+        "d_in_s",
+        "f_s.0.weight",
+        vec![spec.d_in_s.unwrap_or(spec.d_in_t), w0],
+    )?;
+    expect("classes", "a.0.bias", vec![1, spec.classes])?;
+    match (spec.landmarks, shape("ldm_vis.0.bias")) {
+        (0, None) => Ok(()),
+        (0, Some(s)) => Err(Error::bad_file(
+            path,
+            format!("holds a landmark module ({s:?}) but metadata 'landmarks' is missing or 0"),
+        )),
+        (k, None) => Err(Error::bad_file(
+            path,
+            format!("metadata 'landmarks' says {k}, but the file holds no landmark module (missing tensor 'ldm_vis.0.bias')"),
+        )),
+        (k, Some(_)) => expect("landmarks", "ldm_vis.0.bias", vec![1, k]),
+    }
+}
+
 /// The Phase 1 heads of a run directory (with its landmark module, when it has one), for callers
 /// that want to look at what Phase 1 learned.
 pub fn load_phase1_heads<B: Backend>(be: &B, run_dir: &RunDir) -> Result<Heads<B>> {
@@ -94,6 +143,14 @@ pub fn load_phase1_heads<B: Backend>(be: &B, run_dir: &RunDir) -> Result<Heads<B
 pub fn run<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
     let t = Instant::now();
     let later = o.for_later_stages();
+    if o.resume && (o.preset.is_some() || o.config.is_some()) {
+        // A resumed run continues from the run directory's configuration; a preset or a file
+        // given now would be silently ignored (or, if applied, break the checkpoint's identity).
+        return Err(Error::invalid(
+            "--resume",
+            "continues with the run directory's config.toml; --preset and --config cannot change it              (start a new run directory to use them)",
+        ));
+    }
     if o.resume && run_dir.phase2_checkpoint().exists() {
         eprintln!("resuming: Phase 1 and the dictionary are taken from the run directory");
     } else {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::run_dir::RunDir;
 use crate::backend::Precision;
 use crate::config::{Config, QLoss};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Where the configuration comes from, the values that replace its own, and how the stages run.
 /// The doc comments are the flags' help.
@@ -106,6 +106,12 @@ impl Overrides {
 
     /// The run directory's configuration with the flags applied (for the stages after Phase 1).
     pub fn saved_config(&self, run_dir: &RunDir) -> Result<Config> {
+        if self.preset.is_some() || self.config.is_some() {
+            return Err(Error::invalid(
+                if self.preset.is_some() { "--preset" } else { "--config" },
+                "this stage continues with the run directory's config.toml; --preset and --config                  apply to phase1, run and compare (start a new run directory to use them)",
+            ));
+        }
         let mut c = run_dir.load_config()?;
         self.apply(&mut c);
         c.validate()?;

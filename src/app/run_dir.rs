@@ -19,6 +19,8 @@ pub const PHASE2_CHECKPOINT_FILE: &str = "phase2.ckpt.safetensors";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const REPORT_FILE: &str = "report.md";
 pub const PLOT_FILE: &str = "recall.png";
+pub const CONFUSION_FILE: &str = "confusion.png";
+pub const RELIABILITY_FILE: &str = "reliability.png";
 pub const COMPARE_JSON_FILE: &str = "compare.json";
 pub const COMPARE_FILE: &str = "compare.md";
 pub const COMPARE_CONFIG_FILE: &str = "compare_config.toml";
@@ -100,6 +102,14 @@ impl RunDir {
         self.file(PLOT_FILE)
     }
     /// `compare`'s rows with every seed's metrics and logs (`compare.json`).
+    pub fn confusion_plot(&self) -> PathBuf {
+        self.file(CONFUSION_FILE)
+    }
+
+    pub fn reliability_plot(&self) -> PathBuf {
+        self.file(RELIABILITY_FILE)
+    }
+
     pub fn compare_json(&self) -> PathBuf {
         self.file(COMPARE_JSON_FILE)
     }

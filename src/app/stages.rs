@@ -4,7 +4,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_memory, load_heads, save_json, Overrides, RunDir, PLOT_FILE};
+use super::{
+    check_memory, load_heads, save_json, Overrides, RunDir, CONFUSION_FILE, PLOT_FILE,
+    RELIABILITY_FILE,
+};
 use crate::backend::Backend;
 use crate::config::QLoss;
 use crate::error::Result;
@@ -153,13 +156,26 @@ pub fn eval<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
     };
     save_json(&run_dir.metrics(), &result)?;
     let label = format!("Convex-GAN ({})", cfg.phase2.q_loss.name());
-    let names: Vec<&str> = data.class_names.iter().map(String::as_str).collect();
     let table = report::metrics_table(&[
         ("Phase 1 only (no oversampling)".to_string(), before.clone()),
         (label.clone(), after.clone()),
     ]);
+    let names: Vec<&str> = data.class_names.iter().map(String::as_str).collect();
+    let shots = report::shot_table(
+        &[
+            ("Phase 1 only".to_string(), vec![before.clone()]),
+            (label.clone(), vec![after.clone()]),
+        ],
+        &counts,
+        cfg.shots,
+    )?;
     let md = format!(
-        "# convexgan run\n\nPreset `{}`, seed {}, data: {} (training counts {:?}), Q loss {}, N_s = {}, λ = {}.\n\n{}\n\n## Per class\n\n{}\n\n![recall per class]({PLOT_FILE})\n",
+        "# convexgan run\n\nPreset `{}`, seed {}, data: {} (training counts {:?}), Q loss {}, N_s = {}, λ = {}.\n\n{}\n\n\
+         ## Long-tail view\n\nAccuracy (mean recall) of the many-, medium- and few-shot classes and of the class \
+         terciles, and the expected calibration error (15 bins).\n\n{}\n\
+         ## Per class\n\n{}\n\n![recall per class]({PLOT_FILE})\n\n\
+         ### {label}: precision, recall, F1, specificity\n\n{}\n\
+         ![confusion matrix]({CONFUSION_FILE})\n\n![reliability diagram]({RELIABILITY_FILE})\n",
         cfg.preset,
         cfg.seed,
         data.source,
@@ -168,7 +184,9 @@ pub fn eval<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
         cfg.phase2.ns,
         cfg.phase2.lambda,
         table,
+        shots,
         report::per_class_table(&names, &counts, &before, &after),
+        report::class_scores_table(&names, &counts, &after),
     );
     atomic::write(&run_dir.report(), md.as_bytes())?;
     report::plot_recall(
@@ -179,6 +197,10 @@ pub fn eval<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
         &after,
         &label,
     )?;
+    report::plot_confusion(&run_dir.confusion_plot(), &names, &counts, &after, &label)?;
+    if let Some(c) = &after.calibration {
+        report::plot_reliability(&run_dir.reliability_plot(), c, &label)?;
+    }
     println!("{table}");
     println!("report: {}", run_dir.report().display());
     Ok(())

@@ -146,7 +146,8 @@ impl Chain {
 
 /// Reads an ONNX file's protobuf, naming the file when it is not one.
 pub fn read_model(path: &Path) -> Result<pb::ModelProto> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes =
+        crate::io::read::read_regular(path, "an ONNX model", crate::io::read::MAX_MODEL_BYTES)?;
     let model = pb::ModelProto::decode(bytes.as_slice())
         .map_err(|e| Error::bad_file(path, format!("not an ONNX model: {e}")))?;
     if model.graph.is_none() {

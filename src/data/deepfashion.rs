@@ -125,7 +125,11 @@ struct Table {
 impl Table {
     fn read(root: &Path, rel: &str) -> Result<Table> {
         let path = root.join(rel);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = crate::io::read::read_regular(
+            &path,
+            "an annotation list",
+            crate::io::read::MAX_TEXT_BYTES,
+        )?;
         let mut text = String::from_utf8(bytes)
             .map_err(|e| Error::bad_file(&path, format!("not UTF-8 text: {e}")))?;
         if text.starts_with('\u{feff}') {

@@ -13,6 +13,9 @@ use crate::io::tensor_file::{read_bytes, TensorReader, TensorWriter};
 
 pub const FORMAT: &str = "convexgan-features-1";
 
+/// Largest class count a features file may declare (DeepFashion has 50, DeepFashion2 13).
+pub const MAX_CLASSES: usize = 1 << 16;
+
 /// The train / val / test partition of an image (DeepFashion's `list_eval_partition.txt`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
@@ -116,6 +119,12 @@ impl FeatureSet {
         if classes == 0 || dim == 0 || n == 0 {
             return Err(bad(format!(
                 "empty: {n} images, {classes} classes, width {dim}"
+            )));
+        }
+        // Later stages allocate per class; a class count far above any label is a lying header.
+        if classes > MAX_CLASSES {
+            return Err(bad(format!(
+                "metadata 'classes' is {classes}, more than the {MAX_CLASSES} a features file may hold"
             )));
         }
         // Every tensor is f32 and finite already; these check presence and shape.

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::idx::{read_idx_images, read_idx_labels, Images};
+use super::idx::{read_idx_images_for, read_idx_labels, Images};
 use super::landmarks::Landmarks;
 use crate::error::{Error, Result};
 
@@ -221,8 +221,10 @@ pub fn load_fashion_mnist(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
     };
     let load = |images: &str, labels: &str| -> Result<(Dataset, PathBuf)> {
         let (ip, lp) = (find(images)?, find(labels)?);
-        let imgs = read_idx_images(&ip)?;
+        // Labels first (small): the images' header is then checked against their count before
+        // the images are inflated.
         let labs = read_idx_labels(&lp)?;
+        let imgs = read_idx_images_for(&ip, labs.len(), &lp)?;
         Ok((
             Dataset::from_idx(&imgs, &labs, FASHION_MNIST_CLASS_COUNT, &ip, &lp)?,
             ip,

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use crate::error::{Error, Result};
 
@@ -51,20 +51,18 @@ impl Images {
 /// the payload.
 pub fn read_idx_u8(path: impl AsRef<Path>, ndim: usize) -> Result<(Vec<usize>, Vec<u8>)> {
     let path = path.as_ref();
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.is_dir() {
-        return Err(Error::bad_file(
-            path,
-            "is a directory, expected an IDX file",
-        ));
-    }
+    // A FIFO would block and a device never end: regular files only.
+    let len = crate::io::read::check_regular(path, "an IDX file", u64::MAX)?;
     let file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
-    decode_idx_u8(path, file, meta.len(), ndim)
+    decode_idx_u8(path, file, len, ndim, &|_| Ok(()))
 }
+
+/// A check of an IDX header's dimensions, run before the payload is read or inflated.
+type DimsCheck<'c> = &'c dyn Fn(&[usize]) -> Result<()>;
 
 /// [`read_idx_u8`] on the bytes of a file already in memory; `path` only names it in errors.
 pub fn parse_idx_u8(path: &Path, bytes: &[u8], ndim: usize) -> Result<(Vec<usize>, Vec<u8>)> {
-    decode_idx_u8(path, bytes, bytes.len() as u64, ndim)
+    decode_idx_u8(path, bytes, bytes.len() as u64, ndim, &|_| Ok(()))
 }
 
 /// [`read_idx_images`] on the bytes of a file already in memory.
@@ -79,6 +77,7 @@ fn decode_idx_u8(
     mut file: impl Read,
     len: u64,
     ndim: usize,
+    check_dims: DimsCheck<'_>,
 ) -> Result<(Vec<usize>, Vec<u8>)> {
     if len == 0 {
         return Err(Error::bad_file(path, "empty file, expected an IDX file"));
@@ -88,7 +87,9 @@ fn decode_idx_u8(
     let gzip = got == 2 && magic == [0x1f, 0x8b];
     let head = &magic[..got];
     let mut reader: Box<dyn Read + '_> = if gzip {
-        Box::new(GzDecoder::new(head.chain(file)))
+        // Several members (as `cat a.gz b.gz` makes) are one stream; bytes after the last member that
+        // are not another member are an error, not silently ignored.
+        Box::new(MultiGzDecoder::new(head.chain(file)))
     } else {
         Box::new(head.chain(file))
     };
@@ -169,6 +170,7 @@ fn decode_idx_u8(
                 format!("dimensions {dims:?} give more than 2^31 elements; corrupt header?"),
             )
         })?;
+    check_dims(&dims)?;
     let header_len = 4 + 4 * ndim as u64;
     if let Some(len) = raw_len {
         let got = len.saturating_sub(header_len);
@@ -235,6 +237,31 @@ fn images_from(path: &Path, dims: &[usize], pixels: Vec<u8>) -> Result<Images> {
         cols,
         pixels,
     })
+}
+
+/// [`read_idx_images`] for the `n` labels read from `labels`: a header claiming another image count
+/// is refused before its payload is read, so a small gzip file whose header claims millions of
+/// images is not inflated first.
+pub fn read_idx_images_for(path: impl AsRef<Path>, n: usize, labels: &Path) -> Result<Images> {
+    let path = path.as_ref();
+    let len = crate::io::read::check_regular(path, "an IDX file", u64::MAX)?;
+    let file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
+    let check = |dims: &[usize]| {
+        if dims[0] == n {
+            Ok(())
+        } else {
+            Err(Error::bad_file(
+                path,
+                format!(
+                    "holds {} images but {} holds {n} labels; the two files must belong together",
+                    dims[0],
+                    labels.display()
+                ),
+            ))
+        }
+    };
+    let (dims, pixels) = decode_idx_u8(path, file, len, 3, &check)?;
+    images_from(path, &dims, pixels)
 }
 
 /// Reads an IDX1 label file (`n` unsigned bytes).

@@ -92,20 +92,7 @@ fn kind(path: &Path) -> Result<Kind> {
 
 /// The whole file, after checking it is a regular file of bounded size.
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        return Err(Error::bad_file(path, "not a regular file"));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "{} bytes, more than the {MAX_FILE_BYTES} this reader accepts",
-                meta.len()
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = super::read::read_regular(path, "an array file", MAX_FILE_BYTES)?;
     if bytes.is_empty() {
         return Err(Error::bad_file(path, "empty file"));
     }
@@ -573,7 +560,7 @@ mod tests {
         assert!(msg(read_features(&p)).contains("unknown file type `.parquet`"));
         let dir = d.path().join("dir.npy");
         std::fs::create_dir(&dir).unwrap();
-        assert!(msg(read_features(&dir)).contains("not a regular file"));
+        assert!(msg(read_features(&dir)).contains("is a directory"));
         let m = msg(read_features(&d.path().join("missing.npy")));
         assert!(m.contains("missing.npy"), "{m}");
     }

@@ -33,6 +33,18 @@ pub fn write_with(path: &Path, ext: &str, fill: impl FnOnce(&Path) -> Result<()>
 }
 
 fn commit(path: &Path, ext: &str, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    // The rename would replace a symbolic link, a device or a FIFO at `path` with a regular file.
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.file_type().is_file() {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "exists and is {}; outputs are written only to regular files or new paths",
+                    describe(&m)
+                ),
+            ));
+        }
+    }
     let tmp = temporary(path, ext)?;
     let result =
         fill(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
@@ -102,16 +114,20 @@ pub fn check_output(path: &Path, flag: &str) -> Result<()> {
             format!(
                 "{} exists and is {}; give a regular file or a new path",
                 path.display(),
-                if m.is_dir() {
-                    "a directory"
-                } else if m.file_type().is_symlink() {
-                    "a symbolic link"
-                } else {
-                    "not a regular file"
-                }
+                describe(&m)
             ),
         )),
         Err(_) => Ok(()),
+    }
+}
+
+fn describe(m: &std::fs::Metadata) -> &'static str {
+    if m.is_dir() {
+        "a directory"
+    } else if m.file_type().is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
     }
 }
 
@@ -139,6 +155,24 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, [std::ffi::OsString::from("a.txt")]);
+    }
+
+    #[test]
+    fn a_write_never_replaces_a_link_or_a_special_file() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = write(&link, b"new").unwrap_err().to_string();
+        assert!(e.contains("a symbolic link"), "{e}");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        let e = write(Path::new("/dev/null"), b"x").unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]

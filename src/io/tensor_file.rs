@@ -90,8 +90,9 @@ impl<'a> TensorWriter<'a> {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        safetensors::serialize(views, &Some(meta))
-            .map_err(|e| Error::bad_file(path, format!("cannot serialise: {e}")))
+        let bytes = safetensors::serialize(views, &Some(meta))
+            .map_err(|e| Error::bad_file(path, format!("cannot serialise: {e}")))?;
+        Ok(sorted_header(bytes))
     }
 
     /// Atomic write (temporary file, then rename).
@@ -100,15 +101,68 @@ impl<'a> TensorWriter<'a> {
     }
 }
 
+/// `bytes` (a safetensors file) with its header's keys sorted, so that the same tensors and
+/// metadata always give the same bytes: safetensors writes the metadata from a `HashMap`, whose
+/// order changes from one process to the next. The sorted header has the same length (the same
+/// keys and values), so the tensors' offsets are unchanged; if it ever were longer, the file is
+/// returned as it was.
+fn sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(n) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8 + n) else {
+        return bytes;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return bytes;
+    };
+    // Written by hand, key by key: serde_json's own map keeps insertion order when a dependency
+    // enables its `preserve_order` feature.
+    let mut json = Vec::with_capacity(n);
+    write_sorted(&value, &mut json);
+    if json.len() > n {
+        return bytes;
+    }
+    json.resize(n, b' ');
+    bytes[8..8 + n].copy_from_slice(&json);
+    bytes
+}
+
+fn write_sorted(v: &serde_json::Value, out: &mut Vec<u8>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let sorted: BTreeMap<&String, &serde_json::Value> = m.iter().collect();
+            out.push(b'{');
+            for (i, (k, v)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(serde_json::to_vec(k).expect("strings serialise"));
+                out.push(b':');
+                write_sorted(v, out);
+            }
+            out.push(b'}');
+        }
+        serde_json::Value::Array(a) => {
+            out.push(b'[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_sorted(v, out);
+            }
+            out.push(b']');
+        }
+        other => out.extend(serde_json::to_vec(other).expect("JSON values serialise")),
+    }
+}
+
 /// The bytes of the tensor file at `path`; a directory is refused as not a `what`.
 pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
-    if path.is_dir() {
-        return Err(Error::bad_file(
-            path,
-            format!("is a directory, expected {what}"),
-        ));
-    }
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    super::read::read_regular(path, what, super::read::MAX_TENSOR_FILE_BYTES)
 }
 
 /// One tensor file's contents, parsed from bytes in memory.
@@ -330,6 +384,26 @@ fn safetensors_problem(e: &SafeTensorError) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_same_contents_give_the_same_bytes() {
+        // HashMap order differs between maps: build the same metadata many times over.
+        let data = [1.0f32, 2.0, 3.0];
+        let files: Vec<Vec<u8>> = (0..8)
+            .map(|_| {
+                let mut w = TensorWriter::new();
+                w.put("b", vec![3], &data).put("a", vec![1, 3], &data);
+                for k in 0..12 {
+                    w.meta(&format!("key{k}"), format!("value {k}"));
+                }
+                w.to_bytes(Path::new("x.safetensors")).unwrap()
+            })
+            .collect();
+        assert!(files.windows(2).all(|w| w[0] == w[1]));
+        let r = TensorReader::parse(Path::new("x"), &files[0]).unwrap();
+        assert_eq!(r.metadata()["key7"], "value 7");
+        assert_eq!(r.require("a").unwrap().to_vec::<f32>().unwrap(), data);
+    }
+
     use super::*;
 
     #[test]

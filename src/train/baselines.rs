@@ -20,6 +20,34 @@ pub enum Sampling {
     Natural,
     /// A class uniformly, then one of its samples.
     ClassBalanced,
+    /// Natural batches; from the second half of the epochs on, each sample's loss weighted by its
+    /// class's effective-number weight with β = [`DRW_BETA`] (deferred re-weighting, DRW: Cao et
+    /// al. 2019's schedule with Cui et al. 2019's weights, [`effective_number_weights`]).
+    DeferredReweight,
+}
+
+/// β of DRW's effective-number weights (Cao et al. 2019 use Cui et al.'s 0.9999).
+pub const DRW_BETA: f64 = 0.9999;
+
+/// Class-balanced weights from the effective number of samples (Cui, Jia, Lin, Song, Belongie,
+/// *Class-Balanced Loss Based on Effective Number of Samples*, CVPR 2019, Eq. 2 and Sec. 4):
+/// `w_c ∝ (1 − β) / (1 − β^{n_c})`, normalised so that they sum to the number of classes.
+pub fn effective_number_weights(counts: &[usize], beta: f64) -> Result<Vec<f64>> {
+    if !(0.0..1.0).contains(&beta) || counts.contains(&0) || counts.is_empty() {
+        return Err(Error::invalid(
+            "effective-number weights",
+            format!("β = {beta} (must be in [0, 1)), counts {counts:?} (each at least 1)"),
+        ));
+    }
+    let raw: Vec<f64> = counts
+        .iter()
+        .map(|&n| (1.0 - beta) / (1.0 - beta.powi(n.min(i32::MAX as usize) as i32)))
+        .collect();
+    let total: f64 = raw.iter().sum();
+    Ok(raw
+        .iter()
+        .map(|w| w * counts.len() as f64 / total)
+        .collect())
 }
 
 /// Fine-tunes `q` on `feats` (`N × d`, on the backend) with labels `labels` for `updates_per_epoch`
@@ -71,6 +99,12 @@ pub fn finetune_q<B: Backend>(
         counts,
     )?;
     let loss = super::phase2::class_loss_of(q_loss, cfg, margins.as_ref())?;
+    let drw = match sampling {
+        Sampling::DeferredReweight => Some(effective_number_weights(counts, DRW_BETA)?),
+        _ => None,
+    };
+    // DRW's second stage starts halfway (Cao et al. 2019 defer to the last learning-rate stage).
+    let drw_from = cfg.epochs / 2;
     let mut adam = Adam::default();
     let batch = cfg.batch;
     let pb = progress::bar(
@@ -85,7 +119,7 @@ pub fn finetune_q<B: Backend>(
         for _ in 0..updates_per_epoch {
             let idx: Vec<u32> = (0..batch)
                 .map(|_| match sampling {
-                    Sampling::Natural => rng.gen_range(0..n as u32),
+                    Sampling::Natural | Sampling::DeferredReweight => rng.gen_range(0..n as u32),
                     Sampling::ClassBalanced => {
                         let members = &by_class[rng.gen_range(0..classes)];
                         members[rng.gen_range(0..members.len())]
@@ -96,7 +130,18 @@ pub fn finetune_q<B: Backend>(
             let xb = be.gather_rows(feats, &be.upload_indices(&idx)?)?;
             let yb = be.upload_indices(&y)?;
             let logits = q.forward(be, &xb, Mode::Train)?;
-            let (l, dl) = be.class_loss(&logits, &yb, loss)?;
+            let (l, mut dl) = be.class_loss(&logits, &yb, loss)?;
+            if let (Some(w), true) = (&drw, epoch >= drw_from) {
+                // The weighted mean Σ w_b ℓ_b / Σ w_b: row b of the mean's gradient times
+                // B·w_b / Σ w, through one product with a diagonal matrix.
+                let wb: Vec<f64> = y.iter().map(|&c| w[c as usize]).collect();
+                let sum: f64 = wb.iter().sum();
+                let mut diag = vec![0f32; batch * batch];
+                for (b, &v) in wb.iter().enumerate() {
+                    diag[b * batch + b] = (v * batch as f64 / sum) as f32;
+                }
+                dl = be.matmul(&be.upload_f32(&diag, batch, batch)?, false, &dl, false)?;
+            }
             q.backward(be, &dl, false)?;
             adam.step(be, lr, q.params_mut())?;
             losses.push(l);
@@ -194,4 +239,30 @@ fn nearest_neighbours(x: &Array2<f32>, k: usize) -> Vec<usize> {
         out.extend(top.into_iter().map(|(_, j)| j));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_number_weights_in_closed_form() {
+        // β = 0.5: raw (1 − β)/(1 − β^n) = 0.5/0.5 = 1 for n = 1 and 0.5/0.75 = 2/3 for n = 2;
+        // normalised to sum to 2: 1.2 and 0.8.
+        let w = effective_number_weights(&[1, 2], 0.5).unwrap();
+        assert!(
+            (w[0] - 1.2).abs() < 1e-12 && (w[1] - 0.8).abs() < 1e-12,
+            "{w:?}"
+        );
+        // β = 0: every class weighs 1 (no re-weighting).
+        assert_eq!(
+            effective_number_weights(&[5, 500], 0.0).unwrap(),
+            vec![1.0, 1.0]
+        );
+        // β → 1 approaches inverse frequency: 1/n normalised.
+        let w = effective_number_weights(&[100, 1000], 0.999999).unwrap();
+        assert!((w[0] / w[1] - 10.0).abs() < 0.01, "{w:?}");
+        assert!(effective_number_weights(&[0, 3], 0.9).is_err());
+        assert!(effective_number_weights(&[1, 3], 1.0).is_err());
+    }
 }

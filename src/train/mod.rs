@@ -6,10 +6,12 @@ pub mod checkpoint;
 pub mod dictionary;
 pub mod guard;
 pub mod iteration;
+pub mod oversample;
 pub mod phase1;
 pub mod phase2;
 pub mod phase2_run;
 pub mod pipeline;
+pub mod posthoc;
 pub mod sampling;
 
 use std::collections::BTreeMap;

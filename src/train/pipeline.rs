@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::baselines::{finetune_q, smote, Sampling};
 use super::dictionary::{extract_features, Dictionary};
 use super::phase1::train_phase1_with;
+use super::{oversample, posthoc};
 use super::{EpochLog, Phase2Run};
 use crate::backend::{Backend, Tensor};
 use crate::config::{Config, QLoss};
@@ -290,17 +291,42 @@ pub fn build_features_from<B: Backend>(
     Ok(Features { all, host, dict })
 }
 
-/// Every way of producing the final Q that `compare` reports.
+/// A feature-space over-sampler raising every class towards the majority before Q is fine-tuned
+/// with cross-entropy ([`super::oversample`], [`super::baselines::smote`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FeatureOversampler {
+    /// SMOTE, k = 5 (Chawla et al. 2002).
+    Smote,
+    /// Random over-sampling (duplicates).
+    Random,
+    /// ADASYN, K = 5 (He et al. 2008).
+    Adasyn,
+    /// Borderline-SMOTE 1, m = 10, k = 5 (Han et al. 2005).
+    Borderline,
+}
+
+/// Every way of producing the final Q that `compare` reports. All start from the same Phase 1
+/// checkpoint; those that train make the same number of Q updates as Phase 2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Method {
     /// (a) Phase 1 alone, cross-entropy.
     Phase1,
     /// (b) Q fine-tuned on real features with a re-weighting loss (focal or LDAM).
     Reweight(QLoss),
-    /// Q fine-tuned with cross-entropy on class-balanced batches of real features.
-    Balanced,
-    /// (c) Q fine-tuned with cross-entropy on SMOTE-balanced features (k = 5).
-    Smote,
+    /// Classifier re-training on class-balanced batches (cRT, Kang et al. ICLR 2020): Q fine-tuned
+    /// with cross-entropy, each batch a class uniformly then one of its samples.
+    Crt,
+    /// Deferred re-weighting (DRW): cross-entropy on natural batches, the second half weighted by
+    /// effective-number weights (Cao et al. 2019, Cui et al. 2019).
+    Drw,
+    /// τ-normalised classifier weights, τ chosen on the validation split (Kang et al. 2020).
+    TauNorm,
+    /// Learnable weight scaling on class-balanced batches (Kang et al. 2020).
+    Lws,
+    /// Post-hoc logit adjustment, τ chosen on the validation split (Menon et al. 2021).
+    LogitAdjust,
+    /// (c) Q fine-tuned with cross-entropy on features balanced by an over-sampler.
+    Oversample(FeatureOversampler),
     /// (d) Convex-GAN, Q fine-tuned with the given loss.
     ConvexGan(QLoss),
 }
@@ -310,25 +336,83 @@ impl Method {
         match self {
             Method::Phase1 => "Phase 1 only (CE)".into(),
             Method::Reweight(l) => format!("{} fine-tune, real only", l.name()),
-            Method::Balanced => "class-balanced CE fine-tune".into(),
-            Method::Smote => "SMOTE (k=5) + CE fine-tune".into(),
+            Method::Crt => "cRT (class-balanced re-training)".into(),
+            Method::Drw => "CE-DRW (effective-number weights)".into(),
+            Method::TauNorm => "τ-normalised classifier".into(),
+            Method::Lws => "LWS (learnable weight scaling)".into(),
+            Method::LogitAdjust => "post-hoc logit adjustment".into(),
+            Method::Oversample(o) => match o {
+                FeatureOversampler::Smote => "SMOTE (k=5) + CE fine-tune".into(),
+                FeatureOversampler::Random => "random over-sampling + CE fine-tune".into(),
+                FeatureOversampler::Adasyn => "ADASYN (K=5) + CE fine-tune".into(),
+                FeatureOversampler::Borderline => {
+                    "Borderline-SMOTE (m=10, k=5) + CE fine-tune".into()
+                }
+            },
             Method::ConvexGan(l) => format!("Convex-GAN, Q loss {}", l.name()),
         }
     }
 
-    /// The comparison of the pipeline issue: baselines (a)–(c), then Convex-GAN with each Q loss.
+    /// The name `compare --methods` takes.
+    pub fn name(self) -> String {
+        match self {
+            Method::Phase1 => "phase1".into(),
+            Method::Reweight(l) => l.name().into(),
+            Method::Crt => "crt".into(),
+            Method::Drw => "drw".into(),
+            Method::TauNorm => "tau-norm".into(),
+            Method::Lws => "lws".into(),
+            Method::LogitAdjust => "logit-adjust".into(),
+            Method::Oversample(o) => match o {
+                FeatureOversampler::Smote => "smote".into(),
+                FeatureOversampler::Random => "ros".into(),
+                FeatureOversampler::Adasyn => "adasyn".into(),
+                FeatureOversampler::Borderline => "borderline-smote".into(),
+            },
+            Method::ConvexGan(l) => format!("convexgan-{}", l.name()),
+        }
+    }
+
+    /// Every method `compare` runs by default: the baselines, then Convex-GAN with each Q loss.
     pub fn all() -> Vec<Method> {
         vec![
             Method::Phase1,
             Method::Reweight(QLoss::Focal),
             Method::Reweight(QLoss::Ldam),
-            Method::Balanced,
-            Method::Smote,
+            Method::Crt,
+            Method::Drw,
+            Method::TauNorm,
+            Method::Lws,
+            Method::LogitAdjust,
+            Method::Oversample(FeatureOversampler::Smote),
+            Method::Oversample(FeatureOversampler::Random),
+            Method::Oversample(FeatureOversampler::Adasyn),
+            Method::Oversample(FeatureOversampler::Borderline),
             Method::ConvexGan(QLoss::Mse),
             Method::ConvexGan(QLoss::Focal),
             Method::ConvexGan(QLoss::Ldam),
             Method::ConvexGan(QLoss::Ce),
         ]
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let all = Method::all();
+        all.iter()
+            .copied()
+            .find(|m| m.name() == s.trim())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "--methods",
+                    format!(
+                        "unknown method `{s}`; the methods are {}",
+                        all.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })
     }
 }
 
@@ -338,12 +422,16 @@ pub fn q_updates_per_epoch(n_train: usize, batch: usize) -> usize {
     2 * n_train.div_ceil(batch).max(1)
 }
 
-/// Trains the final Q of `method`, starting from the Phase 1 heads' Q.
+/// Trains (or, for the post-hoc methods, derives) the final Q of `method`, starting from the
+/// Phase 1 heads' Q. `val` is the validation split the post-hoc methods choose τ (and LWS its
+/// learning rate) on by ACSA; the test set is never seen here.
+#[allow(clippy::too_many_arguments)]
 pub fn run_method<B: Backend>(
     be: &B,
     cfg: &Config,
     heads: &Heads<B>,
     train: &Dataset,
+    val: &Dataset,
     feats: &Features<B>,
     method: Method,
     show_progress: bool,
@@ -353,52 +441,105 @@ pub fn run_method<B: Backend>(
     let p2 = &cfg.phase2;
     let updates = q_updates_per_epoch(train.n, p2.batch);
     let mut rng = stage_rng(cfg.seed, STREAM_BASELINE);
+    let finetune = |q: &mut Mlp<B>,
+                    x: &Tensor<B>,
+                    y: &[u32],
+                    counts: &[usize],
+                    loss: QLoss,
+                    sampling: Sampling,
+                    rng: &mut rand_chacha::ChaCha8Rng| {
+        finetune_q(
+            be,
+            q,
+            x,
+            y,
+            counts,
+            loss,
+            sampling,
+            p2,
+            updates,
+            rng,
+            show_progress,
+        )
+    };
     let logs = match method {
         Method::Phase1 => Vec::new(),
-        Method::Reweight(loss) => finetune_q(
-            be,
+        Method::Reweight(loss) => finetune(
             &mut q,
             &feats.all,
             &train.y,
             counts,
             loss,
             Sampling::Natural,
-            p2,
-            updates,
             &mut rng,
-            show_progress,
         )?,
-        Method::Balanced => finetune_q(
-            be,
+        Method::Crt => finetune(
             &mut q,
             &feats.all,
             &train.y,
             counts,
             QLoss::Ce,
             Sampling::ClassBalanced,
-            p2,
-            updates,
             &mut rng,
-            show_progress,
         )?,
-        Method::Smote => {
+        Method::Drw => finetune(
+            &mut q,
+            &feats.all,
+            &train.y,
+            counts,
+            QLoss::Ce,
+            Sampling::DeferredReweight,
+            &mut rng,
+        )?,
+        Method::TauNorm | Method::LogitAdjust => {
+            let candidate = |tau: f64| match method {
+                Method::TauNorm => posthoc::tau_normalised_q(be, &q, tau),
+                _ => posthoc::logit_adjusted_q(be, &q, counts, tau),
+            };
+            let (tau, best) = choose_on_val(be, heads, val, &posthoc::tau_grid(), candidate)?;
+            let mut log = EpochLog::new(&method.name(), 0);
+            log.losses.insert("tau".into(), tau);
+            return Ok((best, vec![log]));
+        }
+        Method::Lws => {
+            let z = train_logits(be, &mut q.clone(), &feats.all)?;
+            let c = counts.len();
+            let total = updates * p2.epochs;
+            let candidate = |lr: f64| {
+                let mut r = stage_rng(cfg.seed, STREAM_BASELINE);
+                let f = posthoc::learn_scales(&z, &train.y, c, p2.batch, total, lr, &mut r)?;
+                posthoc::scaled_q(be, &q, &f)
+            };
+            let (lr, best) = choose_on_val(be, heads, val, &posthoc::LWS_LRS, candidate)?;
+            let mut log = EpochLog::new(&method.name(), 0);
+            log.losses.insert("lr".into(), lr);
+            return Ok((best, vec![log]));
+        }
+        Method::Oversample(which) => {
             let d = feats.dict.d_t + feats.dict.d_s;
             let mut srng = stage_rng(cfg.seed, STREAM_SMOTE);
-            let (x, y) = smote(&feats.host, d, &train.y, train.classes, 5, &mut srng)?;
+            let (h, y, c) = (&feats.host, &train.y, train.classes);
+            let (x, y) = match which {
+                FeatureOversampler::Smote => smote(h, d, y, c, 5, &mut srng)?,
+                FeatureOversampler::Random => oversample::random_oversample(h, d, y, c, &mut srng)?,
+                FeatureOversampler::Adasyn => oversample::adasyn(h, d, y, c, 5, &mut srng)?,
+                FeatureOversampler::Borderline => {
+                    oversample::borderline_smote(h, d, y, c, 5, 10, &mut srng)?
+                }
+            };
             let xs = be.upload_f32(&x, y.len(), d)?;
-            let balanced: Vec<usize> = vec![y.len() / train.classes; train.classes];
-            finetune_q(
-                be,
+            let mut resampled = vec![0usize; c];
+            for &l in &y {
+                resampled[l as usize] += 1;
+            }
+            finetune(
                 &mut q,
                 &xs,
                 &y,
-                &balanced,
+                &resampled,
                 QLoss::Ce,
                 Sampling::Natural,
-                p2,
-                updates,
                 &mut rng,
-                show_progress,
             )?
         }
         Method::ConvexGan(loss) => {
@@ -414,6 +555,48 @@ pub fn run_method<B: Backend>(
     Ok((q, logs))
 }
 
+/// Q's logits on every row of the frozen training features, as f64 (`N × classes`).
+fn train_logits<B: Backend>(be: &B, q: &mut Mlp<B>, feats: &Tensor<B>) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    let idx: Vec<u32> = (0..feats.rows() as u32).collect();
+    for chunk in idx.chunks(1024) {
+        let x = be.gather_rows(feats, &be.upload_indices(chunk)?)?;
+        out.extend(
+            be.download_f32(&q.forward(be, &x, crate::nn::Mode::Eval)?)?
+                .iter()
+                .map(|&v| v as f64),
+        );
+    }
+    Ok(out)
+}
+
+/// The candidate (built from each value of `grid`) with the best validation ACSA, the first of
+/// equals; returns the chosen value and its Q.
+fn choose_on_val<B: Backend>(
+    be: &B,
+    heads: &Heads<B>,
+    val: &Dataset,
+    grid: &[f64],
+    mut candidate: impl FnMut(f64) -> Result<Mlp<B>>,
+) -> Result<(f64, Mlp<B>)> {
+    if val.n == 0 {
+        return Err(Error::invalid(
+            "validation split",
+            "is empty; τ-normalisation, LWS and logit adjustment choose their setting on it",
+        ));
+    }
+    let mut best: Option<(f64, f64, Mlp<B>)> = None;
+    for &v in grid {
+        let q = candidate(v)?;
+        let acsa = val_acsa(be, heads, &q, val)?;
+        if best.as_ref().is_none_or(|(_, a, _)| acsa > *a) {
+            best = Some((v, acsa, q));
+        }
+    }
+    let (v, _, q) = best.ok_or_else(|| Error::invalid("grid", "no value to try"))?;
+    Ok((v, q))
+}
+
 /// Test metrics of `heads` with `q` as the main classifier.
 pub fn evaluate_q<B: Backend>(
     be: &B,
@@ -421,11 +604,17 @@ pub fn evaluate_q<B: Backend>(
     q: &Mlp<B>,
     test: &Dataset,
 ) -> Result<Metrics> {
+    let scores = scores_of(be, heads, q, test)?;
+    evaluate(&scores, &test.y, test.classes)
+}
+
+/// Q's logits (through `heads`' frozen streams) for every row of `ds`, `ds.n × classes`.
+fn scores_of<B: Backend>(be: &B, heads: &Heads<B>, q: &Mlp<B>, ds: &Dataset) -> Result<Vec<f32>> {
     let mut h = heads.clone();
     h.q = q.clone();
-    let mut scores = Vec::with_capacity(test.n * test.classes);
-    let idx: Vec<u32> = (0..test.n as u32).collect();
-    let x = be.upload_f32(&test.x, test.n, test.dim)?;
+    let mut scores = Vec::with_capacity(ds.n * ds.classes);
+    let idx: Vec<u32> = (0..ds.n as u32).collect();
+    let x = be.upload_f32(&ds.x, ds.n, ds.dim)?;
     for chunk in idx.chunks(1024) {
         let xb = be.gather_rows(&x, &be.upload_indices(chunk)?)?;
         scores.extend(be.download_f32(&h.predict(be, &xb)?)?);
@@ -433,5 +622,19 @@ pub fn evaluate_q<B: Backend>(
     if scores.iter().any(|v| !v.is_finite()) {
         return Err(Error::NonFinite("test logits".into()));
     }
-    evaluate(&scores, &test.y, test.classes)
+    Ok(scores)
+}
+
+/// Mean recall over the classes the validation split holds (a features file's split may lack
+/// some), for choosing the post-hoc methods' settings.
+fn val_acsa<B: Backend>(be: &B, heads: &Heads<B>, q: &Mlp<B>, val: &Dataset) -> Result<f64> {
+    let scores = scores_of(be, heads, q, val)?;
+    let pred = crate::metrics::argmax(&scores, val.classes)?;
+    let cm = crate::metrics::ConfusionMatrix::from_predictions(&val.y, &pred, val.classes)?;
+    let r: Vec<f64> = cm
+        .recall_per_class()
+        .into_iter()
+        .filter(|v| !v.is_nan())
+        .collect();
+    Ok(r.iter().sum::<f64>() / r.len().max(1) as f64)
 }

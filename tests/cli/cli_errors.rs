@@ -282,6 +282,20 @@ fn gpu_info_without_a_device_skips_unless_a_gpu_is_required() {
 /// finished stage wrote config.toml), a test limit of 0, a seed given twice to `compare`, and a
 /// run directory that is a regular file.
 #[test]
+fn a_deeply_nested_configuration_gets_a_short_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("deep.toml");
+    std::fs::write(&cfg, format!("preset = {}", "[".repeat(200_000))).unwrap();
+    let out = convexgan(
+        &["phase1", "--config", cfg.to_str().unwrap()],
+        &dir.path().join("run"),
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_clean_failure(&out, &["deep.toml"]);
+    assert!(err.len() < 2000, "a {}-byte error message", err.len());
+}
+
+#[test]
 fn bad_flags_are_refused_before_any_work_or_write() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
@@ -309,6 +323,22 @@ fn bad_flags_are_refused_before_any_work_or_write() {
         (
             vec!["compare", "--seeds", "0,1,0", "--data", data],
             vec!["--seeds", "seed 0 is given twice"],
+        ),
+        (
+            vec!["compare", "--methods", "phase1,smoothe", "--data", data],
+            vec!["unknown method `smoothe`", "borderline-smote"],
+        ),
+        (
+            vec!["compare", "--methods", "lws,crt,lws", "--data", data],
+            vec!["--methods", "lws is given twice"],
+        ),
+        (
+            vec!["eval", "--preset", "paper", "--data", data],
+            vec!["--preset", "run directory's config.toml"],
+        ),
+        (
+            vec!["run", "--resume", "--preset", "tiny", "--data", data],
+            vec!["--resume", "--preset and --config cannot change it"],
         ),
     ] {
         let out = convexgan(&args, &run);

@@ -150,6 +150,20 @@ fn extract_then_run_on_the_features() {
         table.contains("Convex-GAN") && table.contains("features"),
         "{table}"
     );
+    // The long-tail view, the per-class scores and each method's three plots.
+    assert!(
+        table.contains("Long-tail view") && table.contains("ECE") && table.contains("LWS"),
+        "{table}"
+    );
+    for f in [
+        "compare_per_class.md",
+        "compare_plots/phase1_confusion.png",
+        "compare_plots/lws_reliability.png",
+        "compare_plots/convexgan-ce_recall.png",
+    ] {
+        let bytes = std::fs::read(run_two.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(f.ends_with(".md") || bytes.starts_with(b"\x89PNG"), "{f}");
+    }
     // --features and Fashion-MNIST's own flags do not mix.
     let out = convexgan(&["run", "--features", "x", "--imbalance", "10"], &run_dir);
     clean_failure(&out, &["--imbalance"]).unwrap();
@@ -277,6 +291,14 @@ fn hostile_features_files() {
     let mut bad = good.clone();
     bad.image_ids.pop();
     run("ids short", Some(&bad), None, &["image ids"]);
+    let mut bad = good.clone();
+    bad.classes = 100_000_000_000;
+    run(
+        "1e11 classes",
+        Some(&bad),
+        None,
+        &["metadata 'classes'", "100000000000"],
+    );
     let mut bad = good.clone();
     bad.split
         .iter_mut()

@@ -503,6 +503,14 @@ fn configuration_files() {
         case("config: a class count of 0", cfg, e, PHASE1, &["data.class_counts", "class 9"], replace_in_file("    7,\n]", "    0,\n]")),
         case("config: batch beyond memory", cfg, e, PHASE1, &["needs about", "GiB", "phase2.batch"], replace_in_file("batch = 64\nns", "batch = 1000000000000\nns")),
         case("config: a directory", cfg, e, PHASE1, &["is a directory"], make_dir),
+        case("config: /dev/zero", cfg, e, PHASE1, &["is a device"], |p| {
+            std::fs::remove_file(p).ok();
+            std::os::unix::fs::symlink("/dev/zero", p).unwrap();
+        }),
+        case("config: a FIFO", cfg, e, PHASE1, &["is a FIFO"], |p| {
+            std::fs::remove_file(p).ok();
+            assert!(std::process::Command::new("mkfifo").arg(p).status().unwrap().success());
+        }),
         case("config: unreadable", cfg, e, PHASE1, &["ermission denied"], unreadable),
         case("run config: cut", saved, d, &["build-dict"], &["TOML parse error"], truncate_half),
         case("run config: NaN learning rate", saved, d, &["phase2"], &["phase2.lr", "NaN"], replace_in_file("base = 0.0001", "base = nan")),
@@ -528,6 +536,10 @@ fn phase1_checkpoint() {
         case("phase1: NaN", p1, d, bd, &["f_s.1.running_var", "non-finite"], poke_f32("f_s.1.running_var", f32::NAN)),
         case("phase1: Inf", p1, d, bd, &["q.1.weight", "non-finite"], poke_f32("q.1.weight", f32::INFINITY)),
         case("phase1: no class count", p1, d, bd, &["metadata 'classes'"], drop_meta("classes")),
+        case("phase1: 1e11 classes", p1, d, bd, &["metadata 'classes'", "a.0.bias"], set_meta("classes", "100000000000")),
+        case("phase1: 1e11 inputs", p1, d, bd, &["metadata 'd_in'", "f_t.0.weight"], set_meta("d_in", "100000000000")),
+        case("phase1: 0 inputs", p1, d, bd, &["metadata 'd_in'", "0 inputs"], set_meta("d_in", "0")),
+        case("phase1: 1e11 landmarks", p1, d, bd, &["metadata 'landmarks' says 100000000000", "ldm_vis.0.bias"], set_meta("landmarks", "100000000000")),
         case("phase1: a directory", p1, d, bd, &["is a directory"], make_dir),
         case("phase1: unreadable", p1, d, bd, &["ermission denied"], unreadable),
         case("phase1: missing", p1, d, bd, &["No such file"], |p| std::fs::remove_file(p).unwrap()),

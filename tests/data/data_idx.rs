@@ -153,6 +153,40 @@ fn trailing_bytes_are_an_error() {
     assert_err(read_idx_labels(&p), &p, &["2 trailing bytes"]);
     let p = write(dir.path(), "long-labels.gz", &gzip(&raw));
     assert_err(read_idx_labels(&p), &p, &["2 trailing bytes"]);
+    // Junk after the gzip stream is refused too, not ignored.
+    let good = idx_bytes(0x08, &[3], &[1, 2, 3]);
+    let mut junk = gzip(&good);
+    junk.extend_from_slice(b"junk after the stream");
+    let p = write(dir.path(), "junk.gz", &junk);
+    assert_err(read_idx_labels(&p), &p, &["corrupt gzip stream"]);
+}
+
+#[test]
+fn a_gzip_of_several_members_is_one_stream() {
+    // `cat head.gz rest.gz`: the header in one member, the payload in the next.
+    let dir = tempfile::tempdir().unwrap();
+    let good = idx_bytes(0x08, &[3], &[1, 2, 3]);
+    let mut two = gzip(&good[..8]);
+    two.extend(gzip(&good[8..]));
+    let p = write(dir.path(), "two-members.gz", &two);
+    assert_eq!(read_idx_labels(&p).unwrap(), vec![1, 2, 3]);
+}
+
+#[test]
+fn an_image_count_disagreeing_with_the_labels_is_refused_before_inflating() {
+    use convexgan::data::idx::read_idx_images_for;
+    let dir = tempfile::tempdir().unwrap();
+    // A header claiming 2.7 M images over a few bytes of payload: refused from the header.
+    let lying = idx_bytes(0x08, &[2_700_000, 28, 28], &[0; 16]);
+    let p = write(dir.path(), "images.gz", &gzip(&lying));
+    let labels = dir.path().join("labels.gz");
+    let e = read_idx_images_for(&p, 60_000, &labels)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("2700000 images") && e.contains("60000 labels"),
+        "{e}"
+    );
 }
 
 #[test]

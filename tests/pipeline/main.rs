@@ -14,6 +14,7 @@ mod support;
 mod deepfashion_pipeline;
 mod gpu_phase2;
 mod guard_memory;
+mod longtail;
 mod metrics;
 mod nn;
 mod phase1_landmarks;

@@ -111,7 +111,7 @@ fn generated_features_are_convex_combinations_of_their_class_rows() {
 
 /// Splits one synthetic draw into a long-tailed training set and a balanced test set that share
 /// the class centres.
-fn synthetic_problem(
+pub fn synthetic_problem(
     train_counts: &[usize],
     test_per_class: usize,
     seed: u64,
@@ -149,6 +149,7 @@ fn phase2_raises_recall_of_the_rarest_class() {
         &cfg,
         &heads,
         &train,
+        &test,
         &feats,
         Method::ConvexGan(QLoss::Ce),
         false,
@@ -199,12 +200,24 @@ fn command_line_run_end_to_end_on_a_subset() {
         "metrics.json",
         "report.md",
         "recall.png",
+        "confusion.png",
+        "reliability.png",
     ] {
         let p = dir.path().join(f);
         assert!(
             p.metadata().map(|m| m.len() > 0).unwrap_or(false),
             "{f} missing or empty"
         );
+    }
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for needle in [
+        "Long-tail view",
+        "many (> 100)",
+        "ECE",
+        "Specificity",
+        "confusion.png",
+    ] {
+        assert!(report.contains(needle), "report.md lacks {needle:?}");
     }
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("metrics.json")).unwrap()).unwrap();
@@ -255,7 +268,7 @@ fn command_line_run_end_to_end_on_a_subset() {
 #[test]
 fn ns_above_the_smallest_dictionary_errors_or_is_capped() {
     let be = CpuF32::new();
-    let (train, _) = synthetic_problem(&[60, 20, 7], 10, 3);
+    let (train, val) = synthetic_problem(&[60, 20, 7], 10, 3);
     let mut cfg = Config::tiny();
     cfg.phase1.epochs = 1;
     cfg.phase2.epochs = 1;
@@ -263,13 +276,13 @@ fn ns_above_the_smallest_dictionary_errors_or_is_capped() {
     let (mut heads, _) = run_phase1(&be, &cfg, &train, false).unwrap();
     let feats = build_features(&be, &cfg, &mut heads, &train).unwrap();
     let method = Method::ConvexGan(QLoss::Ce);
-    let err = run_method(&be, &cfg, &heads, &train, &feats, method, false)
+    let err = run_method(&be, &cfg, &heads, &train, &val, &feats, method, false)
         .err()
         .expect("N_s = 50 with a 7-row dictionary")
         .to_string();
     assert!(err.contains("--ns") && err.contains("7 rows"), "{err}");
     cfg.phase2.cap_ns = true;
-    let (_, logs) = run_method(&be, &cfg, &heads, &train, &feats, method, false).unwrap();
+    let (_, logs) = run_method(&be, &cfg, &heads, &train, &val, &feats, method, false).unwrap();
     assert_eq!(logs.len(), 1);
     assert!(Config::paper().phase2.cap_ns && !Config::fmnist().phase2.cap_ns);
 }

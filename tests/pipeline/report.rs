@@ -19,6 +19,8 @@ fn metrics(top1: f64, top5: Option<f64>, acsa: f64, gm: f64, recall: Vec<f64>) -
         recall,
         support: vec![1000; n],
         confusion: vec![vec![0; n]; n],
+        per_class: Vec::new(),
+        calibration: None,
     }
 }
 

@@ -15,9 +15,14 @@
 //!
 //! [`recall_per_class`]: ConfusionMatrix::recall_per_class
 
+pub mod calibration;
+pub mod longtail;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use calibration::{calibration, Calibration};
+pub use longtail::{class_scores, shot_groups, ClassScores, Group, ShotThresholds};
 
 /// Counts `a[t][p]` of test samples of true class `t` predicted as `p` (rows: truth).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +271,12 @@ pub struct Metrics {
     pub support: Vec<u64>,
     /// Rows: true class; columns: predicted class.
     pub confusion: Vec<Vec<u64>>,
+    /// Precision, recall, F1 and specificity of each class.
+    #[serde(default)]
+    pub per_class: Vec<ClassScores>,
+    /// Expected calibration error over 15 confidence bins, and the bins.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
 }
 
 /// Metrics of `scores` (`labels.len() × classes`, logits or probabilities: only their order
@@ -286,5 +297,7 @@ pub fn evaluate(scores: &[f32], labels: &[u32], classes: usize) -> Result<Metric
         recall: cm.recall_per_class(),
         support: cm.support(),
         confusion: cm.rows(),
+        per_class: class_scores(&cm),
+        calibration: Some(calibration(scores, labels, classes, calibration::BINS)?),
     })
 }

@@ -4,6 +4,9 @@
 //!
 //! Tables are plain strings so that the caller decides where they go (stdout, a README, a file).
 
+mod longtail_plots;
+mod longtail_tables;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -14,6 +17,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::io::atomic;
 pub use crate::metrics::Metrics;
 use crate::{Error, Result};
+pub use longtail_plots::{plot_confusion, plot_reliability};
+pub use longtail_tables::{class_scores_table, shot_table};
 
 /// Label of the model before oversampling, as in the paper.
 const BEFORE_LABEL: &str = "Phase 1";
@@ -346,7 +351,16 @@ impl PlotData {
 /// Renders with `draw` into a temporary `.png` next to `path` (the encoder picks the format from
 /// the extension) and renames it over `path`; the temporary file is removed on failure.
 fn render_atomic(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    atomic::write_with(path, "png", draw)
+    // The user asked for `path`; an error drawing into the temporary file names `path`.
+    atomic::write_with(path, "png", |tmp| {
+        draw(tmp).map_err(|e| match e {
+            Error::BadFile { path: p, msg } if p == tmp => Error::BadFile {
+                path: path.to_path_buf(),
+                msg,
+            },
+            other => other,
+        })
+    })
 }
 
 fn draw_recall(tmp: &Path, d: &PlotData, text: bool) -> Result<()> {
@@ -506,6 +520,8 @@ mod tests {
             recall: r,
             support: vec![10; 3],
             confusion: vec![vec![0; 3]; 3],
+            per_class: Vec::new(),
+            calibration: None,
         };
         let data = PlotData::new(
             &["a", "b", "c"],
