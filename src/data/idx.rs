@@ -51,10 +51,16 @@ impl Images {
 /// the payload.
 pub fn read_idx_u8(path: impl AsRef<Path>, ndim: usize) -> Result<(Vec<usize>, Vec<u8>)> {
     let path = path.as_ref();
-    // A FIFO would block and a device never end: regular files only.
+    let (file, len) = open_idx(path)?;
+    decode_idx_u8(path, file, len, ndim, &|_| Ok(()))
+}
+
+/// The IDX file at `path` opened for reading, and its length; a FIFO would block and a device
+/// never end, so regular files only.
+fn open_idx(path: &Path) -> Result<(BufReader<File>, u64)> {
     let len = crate::io::read::check_regular(path, "an IDX file", u64::MAX)?;
     let file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
-    decode_idx_u8(path, file, len, ndim, &|_| Ok(()))
+    Ok((file, len))
 }
 
 /// A check of an IDX header's dimensions, run before the payload is read or inflated.
@@ -244,8 +250,7 @@ fn images_from(path: &Path, dims: &[usize], pixels: Vec<u8>) -> Result<Images> {
 /// images is not inflated first.
 pub fn read_idx_images_for(path: impl AsRef<Path>, n: usize, labels: &Path) -> Result<Images> {
     let path = path.as_ref();
-    let len = crate::io::read::check_regular(path, "an IDX file", u64::MAX)?;
-    let file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
+    let (file, len) = open_idx(path)?;
     let check = |dims: &[usize]| {
         if dims[0] == n {
             Ok(())

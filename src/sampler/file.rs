@@ -134,8 +134,9 @@ impl FittedSampler {
             classifier,
             logs: Vec::new(),
         };
-        // G's shapes are checked by building it (the error names the file's tensor).
-        s.on(&crate::backend::Cpu::<f32>::new())?;
+        // G's shapes are checked by building it (the error names the file's tensor); the
+        // dictionary was checked as it was parsed and is not copied again here.
+        s.generator_on(&crate::backend::Cpu::<f32>::new())?;
         Ok(s)
     }
 }

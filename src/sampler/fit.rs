@@ -304,16 +304,22 @@ impl FittedSampler {
 
     /// The fitted generator and dictionaries on `be`, ready to draw rows.
     pub fn on<'s, B: Backend>(&'s self, be: &'s B) -> Result<Generating<'s, B>> {
+        Ok(Generating {
+            sampler: self,
+            be,
+            g: self.generator_on(be)?,
+            dev: self.dict.upload(be)?,
+        })
+    }
+
+    /// G with the fitted weights on `be`; an error naming the tensor when a weight's shape does
+    /// not match the options (how a loaded file's G is checked).
+    pub(crate) fn generator_on<B: Backend>(&self, be: &B) -> Result<Generator<B>> {
         let cfg = self.options.to_config(self.ns, 1);
         let mut init = stage_rng(self.options.seed, STREAM_INIT);
         let mut g = Generator::new(be, &cfg.model, self.labels.len(), self.ns, &mut init)?;
         g.net.import(be, &self.generator)?;
-        Ok(Generating {
-            sampler: self,
-            be,
-            g,
-            dev: self.dict.upload(be)?,
-        })
+        Ok(g)
     }
 
     /// The synthetic rows of `plan` drawn from the seed's sampling stream (the same rows every
