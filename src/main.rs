@@ -56,6 +56,13 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Finishes a commit an interrupted command left, then checks every file of a run directory
+    /// against its manifest.json (which stage wrote it, its SHA-256) and names stages whose
+    /// inputs have changed since; exit status 1 when a file is missing or changed.
+    Verify {
+        #[arg(long, default_value = "runs/default")]
+        run_dir: PathBuf,
+    },
     /// Oversample your own features: fit a sampler on X and y (from any network), write X and y
     /// with the synthetic rows appended (imbalanced-learn's fit_resample).
     Resample(ResampleArgs),
@@ -257,7 +264,10 @@ fn dispatch<B: convexgan::Backend>(be: &B, cmd: &Command) -> convexgan::Result<(
         Command::Resample(a) => app::resample(be, &a.job()),
         Command::Sample(a) => app::sample(be, &a.sampler, a.class, a.n, a.seed, &a.out),
         Command::Predict(a) => app::predict(be, &RunDir::new(&a.run_dir), &a.x, &a.out),
-        Command::Extract(_) | Command::MakeBackbone { .. } | Command::GpuInfo { .. } => {
+        Command::Extract(_)
+        | Command::MakeBackbone { .. }
+        | Command::GpuInfo { .. }
+        | Command::Verify { .. } => {
             unreachable!("handled before a backend is made")
         }
     }
@@ -295,6 +305,7 @@ fn main() -> ExitCode {
             ))
         }
         Command::GpuInfo { device } => return gpu_info(*device),
+        Command::Verify { run_dir } => return finish(app::verify(&RunDir::new(run_dir))),
         Command::Run(c)
         | Command::Phase1(c)
         | Command::BuildDict(c)

@@ -4,7 +4,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_memory, save_json, Overrides, RunDir};
+use super::commit::StagedOutputs;
+use super::{
+    check_memory, check_memory_of, save_json, Overrides, RunDir, COMPARE_CONFIG_FILE, COMPARE_FILE,
+    COMPARE_JSON_FILE,
+};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::io::atomic;
@@ -37,6 +41,16 @@ pub fn compare<B: Backend>(
     seeds: &[u64],
     methods: &[Method],
 ) -> Result<()> {
+    compare_in(be, run_dir, o, seeds, methods).map_err(super::commit::unstage)
+}
+
+fn compare_in<B: Backend>(
+    be: &B,
+    run_dir: &RunDir,
+    o: &Overrides,
+    seeds: &[u64],
+    methods: &[Method],
+) -> Result<()> {
     if seeds.is_empty() {
         return Err(Error::invalid("--seeds", "give at least one seed"));
     }
@@ -48,6 +62,8 @@ pub fn compare<B: Backend>(
         ));
     }
     let t = Instant::now();
+    let lock = run_dir.lock()?;
+    let mut out = StagedOutputs::begin(&lock, "compare")?;
     let base = o.fresh_config()?;
     check_memory(be, &base, o.config.as_deref())?;
     // Written with the table at the end, never to config.toml: a comparison that fails leaves the
@@ -79,6 +95,7 @@ pub fn compare<B: Backend>(
         let mut cfg = base.clone();
         cfg.seed = seed;
         let data = load_data(&cfg)?;
+        check_memory_of(be, &cfg, o.config.as_deref(), &data)?;
         let train = &data.split.train;
         if counts.is_empty() {
             counts = data.split.counts.clone();
@@ -119,7 +136,10 @@ pub fn compare<B: Backend>(
     let table = report::compare_table(&table_rows);
     let shots = report::shot_table(&table_rows, &counts, base.shots)?;
     let names: Vec<&str> = class_names.iter().map(String::as_str).collect();
-    let plots = run_dir.path().join(COMPARE_PLOTS_DIR);
+    // Plots of methods this comparison did not run would describe another one.
+    for old in old_plots(run_dir) {
+        out.remove(&old);
+    }
     let mut per_class = format!(
         "# convexgan compare: per class (seed {})\n\nTraining counts {counts:?}.\n",
         seeds[0]
@@ -135,17 +155,30 @@ pub fn compare<B: Backend>(
             row.method,
             report::class_scores_table(&names, &counts, first)
         ));
-        let file = |what: &str| plots.join(format!("{}_{what}.png", m.name()));
-        report::plot_confusion(&file("confusion"), &names, &counts, first, &row.method)?;
+        let file = |what: &str| format!("{COMPARE_PLOTS_DIR}/{}_{what}.png", m.name());
+        report::plot_confusion(
+            &out.path(&file("confusion")),
+            &names,
+            &counts,
+            first,
+            &row.method,
+        )?;
         if let Some(c) = &first.calibration {
-            report::plot_reliability(&file("reliability"), c, &row.method)?;
+            report::plot_reliability(&out.path(&file("reliability")), c, &row.method)?;
         }
         if let Some(p1) = &phase1 {
-            report::plot_recall(&file("recall"), &names, &counts, p1, first, &row.method)?;
+            report::plot_recall(
+                &out.path(&file("recall")),
+                &names,
+                &counts,
+                p1,
+                first,
+                &row.method,
+            )?;
         }
     }
     let wall = t.elapsed().as_secs_f64();
-    save_json(&run_dir.compare_json(), &rows)?;
+    save_json(&out.path(COMPARE_JSON_FILE), &rows)?;
     let md = format!(
         "# convexgan compare\n\nPreset `{}`, data: {}, seeds {:?}, backend {}, wall time {:.0}s.\n\n{}\n\
          ## Long-tail view\n\nAccuracy (mean recall) of the many-, medium- and few-shot classes \
@@ -165,15 +198,25 @@ pub fn compare<B: Backend>(
         shots,
         seeds[0],
     );
-    atomic::write(&run_dir.compare_config(), base_toml.as_bytes())?;
-    atomic::write(
-        &run_dir.path().join(COMPARE_PER_CLASS_FILE),
-        per_class.as_bytes(),
-    )?;
-    atomic::write(&run_dir.compare_report(), md.as_bytes())?;
+    atomic::write(&out.path(COMPARE_CONFIG_FILE), base_toml.as_bytes())?;
+    atomic::write(&out.path(COMPARE_PER_CLASS_FILE), per_class.as_bytes())?;
+    atomic::write(&out.path(COMPARE_FILE), md.as_bytes())?;
+    out.commit()?;
     println!("{table}\n{shots}");
     eprintln!("total {wall:.1}s on {}", be.name());
     Ok(())
+}
+
+/// The files now in the run directory's `compare_plots/`, relative to the run directory.
+fn old_plots(run_dir: &RunDir) -> Vec<String> {
+    std::fs::read_dir(run_dir.path().join(COMPARE_PLOTS_DIR))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| format!("{COMPARE_PLOTS_DIR}/{}", e.file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The first value that appears earlier in `v` too.

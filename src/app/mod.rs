@@ -3,7 +3,9 @@
 //! writes its outputs there atomically; [`Overrides`] are the flags that replace configuration
 //! values.
 
+mod commit;
 mod compare;
+mod manifest;
 mod overrides;
 mod own_features;
 mod run_dir;
@@ -12,7 +14,9 @@ mod stages;
 use std::path::Path;
 use std::time::Instant;
 
+pub use commit::{RunLock, StagedOutputs, JOURNAL_FILE};
 pub use compare::{compare, CompareRow};
+pub use manifest::{verify, Manifest, MANIFEST_FILE};
 pub use overrides::Overrides;
 pub use own_features::{predict, resample, sample, ResampleJob};
 pub use run_dir::*;
@@ -21,20 +25,61 @@ pub use stages::{build_dict, eval, phase1, phase2, RunMetrics};
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::memory::DataShape;
 use crate::model::{Heads, HeadsSpec};
 use crate::nn::ParamStore;
+use crate::train::pipeline::Data;
 use crate::train::{stage_rng, STREAM_INIT};
 
-/// [`memory::check`](crate::memory::check), naming the file the configuration came from.
+/// [`memory::check`](crate::memory::check) of a Fashion-MNIST run, before its data is loaded,
+/// naming the file the configuration came from. A features run is checked once its file is read
+/// ([`check_memory_of`]), since only the file knows its sizes.
 fn check_memory<B: Backend>(be: &B, cfg: &Config, source: Option<&Path>) -> Result<()> {
-    // The estimate models Fashion-MNIST's sizes; a features file's size is only known once read.
     if cfg.data.features.is_some() {
         return Ok(());
     }
-    crate::memory::check(be, cfg).map_err(|e| match source {
+    crate::memory::check(be, cfg).map_err(|e| name_source(e, source))
+}
+
+/// The memory check of a features run on the data read from its file (a Fashion-MNIST run was
+/// checked before loading).
+fn check_memory_of<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    source: Option<&Path>,
+    data: &Data,
+) -> Result<()> {
+    if cfg.data.features.is_none() {
+        return Ok(());
+    }
+    let shape = DataShape::of_split(
+        &data.split.train,
+        data.split.val.n,
+        data.test.n,
+        data.d_in_s,
+    );
+    crate::memory::check_for(be, cfg, &shape).map_err(|e| name_source(e, source))
+}
+
+/// The memory check of Phase 2 alone on a features run, from its dictionaries.
+fn check_memory_of_dictionaries<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    source: Option<&Path>,
+    counts: &[usize],
+) -> Result<()> {
+    if cfg.data.features.is_none() {
+        return Ok(());
+    }
+    crate::memory::check_for(be, cfg, &DataShape::dictionaries_only(counts))
+        .map_err(|e| name_source(e, source))
+}
+
+fn name_source(e: Error, source: Option<&Path>) -> Error {
+    match source {
         Some(p) => Error::bad_file(p, e.to_string()),
         None => e,
-    })
+    }
 }
 
 /// The Phase 1 heads of a run directory; their input width and class count come from the
@@ -47,6 +92,30 @@ fn load_heads<B: Backend>(
 ) -> Result<Heads<B>> {
     let path = run_dir.phase1();
     let store = ParamStore::load(&path)?;
+    heads_from_store(be, cfg, &path, &store, expect)
+}
+
+/// The heads a Phase 1 file (`path`, given as its bytes) describes, as every stage reads
+/// `phase1.safetensors`: the metadata checked against the tensors, the heads built from `cfg`'s
+/// model and filled with them. Errors name `path`.
+pub fn phase1_heads_from_bytes<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Heads<B>> {
+    let store = ParamStore::from_bytes(path, bytes)?;
+    heads_from_store(be, cfg, path, &store, None)
+}
+
+fn heads_from_store<B: Backend>(
+    be: &B,
+    cfg: &Config,
+    path: &Path,
+    store: &ParamStore,
+    expect: Option<&HeadsSpec>,
+) -> Result<Heads<B>> {
+    let path = path.to_path_buf();
     let meta = |k: &str| -> Result<Option<usize>> {
         match store.metadata.get(k) {
             None => Ok(None),
@@ -66,7 +135,7 @@ fn load_heads<B: Backend>(
         classes: need("classes")?,
         landmarks: meta("landmarks")?.unwrap_or(0),
     };
-    check_metadata_against_tensors(&path, &store, cfg, &spec)?;
+    check_metadata_against_tensors(&path, store, cfg, &spec)?;
     if let Some(e) = expect {
         if (e.d_in_t, e.d_in_s, e.classes) != (spec.d_in_t, spec.d_in_s, spec.classes) {
             return Err(Error::bad_file(
@@ -80,7 +149,7 @@ fn load_heads<B: Backend>(
     }
     let mut rng = stage_rng(cfg.seed, STREAM_INIT);
     let mut heads = Heads::from_spec(be, &cfg.model, &spec, &mut rng)?;
-    heads.import(be, &store)?;
+    heads.import(be, store)?;
     Ok(heads)
 }
 
@@ -141,7 +210,12 @@ pub fn load_phase1_heads<B: Backend>(be: &B, run_dir: &RunDir) -> Result<Heads<B
 
 /// The main job: every stage in sequence.
 pub fn run<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    run_stages(be, run_dir, o).map_err(commit::unstage)
+}
+
+fn run_stages<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
     let t = Instant::now();
+    let lock = run_dir.lock()?;
     let later = o.for_later_stages();
     if o.resume && (o.preset.is_some() || o.config.is_some()) {
         // A resumed run continues from the run directory's configuration; a preset or a file
@@ -154,11 +228,11 @@ pub fn run<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
     if o.resume && run_dir.phase2_checkpoint().exists() {
         eprintln!("resuming: Phase 1 and the dictionary are taken from the run directory");
     } else {
-        phase1(be, run_dir, o)?;
-        build_dict(be, run_dir, &later)?;
+        stages::phase1_in(be, &lock, o)?;
+        stages::build_dict_in(be, &lock, &later)?;
     }
-    phase2(be, run_dir, &later)?;
-    eval(be, run_dir, &later)?;
+    stages::phase2_in(be, &lock, &later)?;
+    stages::eval_in(be, &lock, &later)?;
     eprintln!("total {:.1}s on {}", t.elapsed().as_secs_f64(), be.name());
     Ok(())
 }

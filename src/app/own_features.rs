@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{load_heads, Overrides, RunDir};
+use super::{load_heads, Manifest, Overrides, RunDir, PHASE1_FILE, PHASE2_FILE};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::io::arrays::{read_features, read_labelled, write_npz, write_npz_arrays, Matrix};
@@ -96,10 +96,19 @@ pub fn sample<B: Backend>(
 /// `label`, the most probable class).
 pub fn predict<B: Backend>(be: &B, run_dir: &RunDir, x: &Path, out: &Path) -> Result<()> {
     atomic::check_output(out, "--out")?;
+    // Held while the heads are read, so a stage cannot commit half-way through.
+    let _lock = run_dir.lock()?;
     let cfg = Overrides::default().saved_config(run_dir)?;
     let mut heads = load_heads(be, &cfg, run_dir, None)?;
+    let manifest = Manifest::load(run_dir.path())?;
+    let check = |name: &str| match &manifest {
+        Some(m) => m.check_input(run_dir.path(), "predict", name).map(drop),
+        None => Ok(()),
+    };
+    check(PHASE1_FILE)?;
     if run_dir.phase2().exists() {
         heads.q.import(be, &ParamStore::load(&run_dir.phase2())?)?;
+        check(PHASE2_FILE)?;
     } else {
         eprintln!(
             "note: {} has no {}; predicting with Phase 1's Q",

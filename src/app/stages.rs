@@ -4,11 +4,14 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::commit::{unstage, RunLock, StagedOutputs};
 use super::{
-    check_memory, load_heads, save_json, Overrides, RunDir, CONFUSION_FILE, PLOT_FILE,
-    RELIABILITY_FILE,
+    check_memory, check_memory_of, check_memory_of_dictionaries, load_heads, save_json, Overrides,
+    RunDir, CONFIG_FILE, CONFUSION_FILE, DICT_FILE, METRICS_FILE, PHASE1_FILE, PHASE1_LOG_FILE,
+    PHASE2_CHECKPOINT_FILE, PHASE2_FILE, PHASE2_LOG_FILE, PLOT_FILE, RELIABILITY_FILE, REPORT_FILE,
 };
 use crate::backend::Backend;
+use crate::config::Config;
 use crate::config::QLoss;
 use crate::error::Result;
 use crate::io::atomic;
@@ -22,12 +25,18 @@ use crate::train::pipeline::{
 };
 use crate::train::Phase2Run;
 
-/// Stage 1.
+/// Stage 1: trains the heads, writes `phase1.safetensors`, its log and `config.toml` as one set.
 pub fn phase1<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    phase1_in(be, &run_dir.lock()?, o).map_err(unstage)
+}
+
+pub(super) fn phase1_in<B: Backend>(be: &B, lock: &RunLock, o: &Overrides) -> Result<()> {
     let cfg = o.fresh_config()?;
     check_memory(be, &cfg, o.config.as_deref())?;
     let data = load_data(&cfg)?;
+    check_memory_of(be, &cfg, o.config.as_deref(), &data)?;
     let t = Instant::now();
+    let mut out = StagedOutputs::begin(lock, "phase1")?;
     let (heads, logs) = run_phase1_on(be, &cfg, &data.split.train, data.d_in_s, o.progress)?;
     let mut store = ParamStore::new();
     heads.export(be, &mut store)?;
@@ -43,10 +52,12 @@ pub fn phase1<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()>
     store
         .metadata
         .insert("classes".into(), train.classes.to_string());
-    store.save(&run_dir.phase1())?;
-    save_json(&run_dir.phase1_log(), &logs)?;
-    // Written last, so a stage that fails leaves nothing behind.
-    run_dir.save_config(&cfg)?;
+    store.save(&out.path(PHASE1_FILE))?;
+    save_json(&out.path(PHASE1_LOG_FILE), &logs)?;
+    save_config(&mut out, &cfg)?;
+    // A Phase 2 checkpoint continues from the old heads; resuming it would mix two runs.
+    out.remove(PHASE2_CHECKPOINT_FILE);
+    out.commit()?;
     eprintln!(
         "phase 1: {} epochs on {} images in {:.1}s, final CE(Q) {:.4}",
         logs.len(),
@@ -60,16 +71,26 @@ pub fn phase1<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()>
     Ok(())
 }
 
-/// Stage 2.
+/// Stage 2: freezes the streams and writes `dictionary.safetensors`.
 pub fn build_dict<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    build_dict_in(be, &run_dir.lock()?, o).map_err(unstage)
+}
+
+pub(super) fn build_dict_in<B: Backend>(be: &B, lock: &RunLock, o: &Overrides) -> Result<()> {
+    let run_dir = lock.run_dir();
     let cfg = o.saved_config(run_dir)?;
     check_memory(be, &cfg, Some(&run_dir.config()))?;
     let data = load_data(&cfg)?;
+    check_memory_of(be, &cfg, Some(&run_dir.config()), &data)?;
     let train = &data.split.train;
     let mut heads = load_heads(be, &cfg, run_dir, Some(&heads_spec(train, data.d_in_s)?))?;
+    let mut out = StagedOutputs::begin(lock, "build-dict")?;
+    out.read_inputs(&[PHASE1_FILE])?;
     let feats = build_features_from(be, &cfg, &mut heads, train, &data.backbone)?;
-    feats.dict.save(&run_dir.dictionary())?;
-    run_dir.save_config(&cfg)?;
+    feats.dict.save(&out.path(DICT_FILE))?;
+    save_config(&mut out, &cfg)?;
+    out.remove(PHASE2_CHECKPOINT_FILE);
+    out.commit()?;
     eprintln!(
         "dictionary: {} rows ({} per class at most, {}), d_t = {}, d_s = {}",
         feats.dict.layout.total(),
@@ -81,11 +102,18 @@ pub fn build_dict<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result
     Ok(())
 }
 
-/// Stage 3.
+/// Stage 3: Phase 2 from the dictionary (resuming its checkpoint with `--resume`); writes
+/// `phase2.safetensors` and its log, and removes the checkpoint, as one set.
 pub fn phase2<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    phase2_in(be, &run_dir.lock()?, o).map_err(unstage)
+}
+
+pub(super) fn phase2_in<B: Backend>(be: &B, lock: &RunLock, o: &Overrides) -> Result<()> {
+    let run_dir = lock.run_dir();
     let cfg = o.saved_config(run_dir)?;
     check_memory(be, &cfg, Some(&run_dir.config()))?;
     let dict = Dictionary::load(&run_dir.dictionary())?;
+    check_memory_of_dictionaries(be, &cfg, Some(&run_dir.config()), &dict.counts)?;
     let heads = load_heads(be, &cfg, run_dir, None)?;
     dict.check_fits(
         &run_dir.dictionary(),
@@ -93,6 +121,8 @@ pub fn phase2<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()>
         heads.d_t(),
         heads.d_s(),
     )?;
+    let mut out = StagedOutputs::begin(lock, "phase2")?;
+    out.read_inputs(&[PHASE1_FILE, DICT_FILE])?;
     let n_train: usize = dict.counts.iter().sum();
     let t = Instant::now();
     let plan = checkpoint::Plan {
@@ -101,7 +131,7 @@ pub fn phase2<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()>
         resume: o.resume,
     };
     let (game, logs) = Phase2Run::new(&cfg)
-        .checkpoint(plan.clone())
+        .checkpoint(plan)
         .progress(o.progress)
         .train(be, heads.q.clone(), n_train, &dict)?;
     let mut store = ParamStore::new();
@@ -112,10 +142,11 @@ pub fn phase2<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()>
     store
         .metadata
         .insert("q_loss".into(), cfg.phase2.q_loss.name().into());
-    store.save(&run_dir.phase2())?;
-    save_json(&run_dir.phase2_log(), &logs)?;
-    run_dir.save_config(&cfg)?;
-    plan.finish()?;
+    store.save(&out.path(PHASE2_FILE))?;
+    save_json(&out.path(PHASE2_LOG_FILE), &logs)?;
+    save_config(&mut out, &cfg)?;
+    out.remove(PHASE2_CHECKPOINT_FILE);
+    out.commit()?;
     eprintln!(
         "phase 2: {} epochs, Q loss {}, N_s = {}, in {:.1}s",
         logs.len(),
@@ -135,16 +166,25 @@ pub struct RunMetrics {
     pub q_loss: QLoss,
 }
 
-/// Stage 4.
+/// Stage 4: test metrics of Phase 1 and Phase 2; writes `metrics.json`, `report.md` and its
+/// plots as one set.
 pub fn eval<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
+    eval_in(be, &run_dir.lock()?, o).map_err(unstage)
+}
+
+pub(super) fn eval_in<B: Backend>(be: &B, lock: &RunLock, o: &Overrides) -> Result<()> {
+    let run_dir = lock.run_dir();
     let cfg = o.saved_config(run_dir)?;
     check_memory(be, &cfg, Some(&run_dir.config()))?;
     let data = load_data(&cfg)?;
+    check_memory_of(be, &cfg, Some(&run_dir.config()), &data)?;
     let test = &data.test;
     let heads = load_heads(be, &cfg, run_dir, Some(&heads_spec(test, data.d_in_s)?))?;
     let store = ParamStore::load(&run_dir.phase2())?;
     let mut q2 = heads.q.clone();
     q2.import(be, &store)?;
+    let mut out = StagedOutputs::begin(lock, "eval")?;
+    out.read_inputs(&[PHASE1_FILE, PHASE2_FILE])?;
     let before = evaluate_q(be, &heads, &heads.q, test)?;
     let after = evaluate_q(be, &heads, &q2, test)?;
     let counts = data.split.counts.clone();
@@ -154,7 +194,7 @@ pub fn eval<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
         convex_gan: after.clone(),
         q_loss: cfg.phase2.q_loss,
     };
-    save_json(&run_dir.metrics(), &result)?;
+    save_json(&out.path(METRICS_FILE), &result)?;
     let label = format!("Convex-GAN ({})", cfg.phase2.q_loss.name());
     let table = report::metrics_table(&[
         ("Phase 1 only (no oversampling)".to_string(), before.clone()),
@@ -188,20 +228,27 @@ pub fn eval<B: Backend>(be: &B, run_dir: &RunDir, o: &Overrides) -> Result<()> {
         report::per_class_table(&names, &counts, &before, &after),
         report::class_scores_table(&names, &counts, &after),
     );
-    atomic::write(&run_dir.report(), md.as_bytes())?;
+    atomic::write(&out.path(REPORT_FILE), md.as_bytes())?;
     report::plot_recall(
-        &run_dir.recall_plot(),
+        &out.path(PLOT_FILE),
         &names,
         &counts,
         &before,
         &after,
         &label,
     )?;
-    report::plot_confusion(&run_dir.confusion_plot(), &names, &counts, &after, &label)?;
-    if let Some(c) = &after.calibration {
-        report::plot_reliability(&run_dir.reliability_plot(), c, &label)?;
+    report::plot_confusion(&out.path(CONFUSION_FILE), &names, &counts, &after, &label)?;
+    match &after.calibration {
+        Some(c) => report::plot_reliability(&out.path(RELIABILITY_FILE), c, &label)?,
+        None => out.remove(RELIABILITY_FILE),
     }
+    out.commit()?;
     println!("{table}");
     println!("report: {}", run_dir.report().display());
     Ok(())
+}
+
+/// The stage's configuration as `config.toml` of its set.
+fn save_config(out: &mut StagedOutputs, cfg: &Config) -> Result<()> {
+    atomic::write(&out.path(CONFIG_FILE), cfg.to_toml()?.as_bytes())
 }

@@ -83,9 +83,13 @@ impl FeatureSet {
     /// Loads and checks a features file: every tensor present with the right shape, labels below
     /// the class count, partitions 0–2, finite values; problems are errors naming the file.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::from_bytes(path, &read_bytes(path, "a safetensors file")?)
+    }
+
+    /// [`FeatureSet::load`] on the bytes of a file (`path` names it in errors).
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
         let (mut tensors, metadata) = {
-            let bytes = read_bytes(path, "a safetensors file")?;
-            let mut file = TensorReader::parse(path, &bytes)?;
+            let mut file = TensorReader::parse(path, bytes)?;
             (file.all_f32()?, file.take_metadata())
         };
         let bad = |msg: String| Error::bad_file(path, msg);

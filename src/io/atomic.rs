@@ -103,6 +103,24 @@ pub fn remove_stale(path: &Path) {
     }
 }
 
+/// Whether a file name is one of this module's temporaries (`.<name>.<pid>.<n>.tmp[.<ext>]`).
+pub fn is_temporary_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some(at) = rest.rfind(".tmp") else {
+        return false;
+    };
+    let (head, tail) = (&rest[..at], &rest[at + 4..]);
+    if !(tail.is_empty() || tail.starts_with('.') && !tail[1..].contains('.')) {
+        return false;
+    }
+    let mut parts = head.rsplitn(3, '.');
+    let digits =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    digits(parts.next()) && digits(parts.next()) && parts.next().is_some_and(|s| !s.is_empty())
+}
+
 /// An error, naming `flag`, unless `path` is a regular file or a new path: checked before any
 /// work, so that a command does not train for minutes and then fail to write (or replace a
 /// device node, a FIFO or a symlink's target with a regular file).
@@ -155,6 +173,23 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, [std::ffi::OsString::from("a.txt")]);
+    }
+
+    #[test]
+    fn temporaries_are_told_from_outputs_by_name() {
+        for t in [".a.txt.12.0.tmp", ".recall.png.3.44.tmp.png", ".x.1.2.tmp"] {
+            assert!(is_temporary_name(t), "{t}");
+        }
+        for f in [
+            "a.txt",
+            ".commit.json",
+            ".a.tmp",
+            ".a.x.1.tmp",
+            ".a.1.2.tmp.b.c",
+            "a.1.2.tmp",
+        ] {
+            assert!(!is_temporary_name(f), "{f}");
+        }
     }
 
     #[test]

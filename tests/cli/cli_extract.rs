@@ -310,3 +310,24 @@ fn hostile_features_files() {
     }
     run("visibility not 0/1", Some(&bad), None, &["visibility"]);
 }
+
+#[test]
+fn a_features_run_too_large_for_memory_is_refused_before_it_allocates() {
+    // The estimate uses the file's own sizes: 10^8-wide streams over its features need far more
+    // than any machine here, and must be refused, not attempted (it once aborted after 3.7 GB).
+    let s = setup();
+    assert_ok(&extract(&s, &[]), "extract");
+    let mut cfg = convexgan::config::Config::tiny();
+    cfg.data.features = Some(s.out.clone());
+    cfg.model.stream_widths = vec![100_000_000, 16];
+    let config = write_config(&s.root.parent().unwrap().join("huge.toml"), &cfg);
+    let run_dir = s.root.parent().unwrap().join("huge_run");
+    let out = convexgan(&["phase1", "--config", config.to_str().unwrap()], &run_dir);
+    let e = clean_failure(&out, &["huge.toml", "needs about", "GiB", "Phase 1"]).unwrap();
+    println!("{e}");
+    assert!(
+        !run_dir.exists(),
+        "the refused run left {}: {e}",
+        run_dir.display()
+    );
+}

@@ -1,6 +1,6 @@
 //! The command-line tests, one binary (`cargo test --test cli`): the real `convexgan` binary over
 //! bad input (`cli_errors`, `cli_extract`, the hostile-input table `hostile_inputs`) and the
-//! kill-and-resume test (`resume`).
+//! kill-and-resume test (`resume`), and the run directory as one committed set (`run_dir_sets`).
 
 #[path = "../cli_support/mod.rs"]
 mod cli_support;
@@ -12,3 +12,4 @@ mod cli_extract;
 mod hostile_inputs;
 mod own_features;
 mod resume;
+mod run_dir_sets;

@@ -122,3 +122,65 @@ fn memory_estimate_of_absurd_sizes_does_not_overflow_and_is_refused() {
     assert!(err.contains("needs about") && err.contains("GiB"), "{err}");
     convexgan::memory::check(&Cpu::<f32>::new(), &Config::tiny()).unwrap();
 }
+
+#[test]
+fn memory_parts_add_up_to_the_total_and_a_features_run_is_sized_by_its_file() {
+    use convexgan::memory::{estimate_for, DataShape, Place};
+    let shapes = [
+        DataShape::fashion_mnist(&Config::fmnist()),
+        DataShape {
+            classes: 50,
+            d_in_t: 2048,
+            d_in_s: Some(2048),
+            train_counts: vec![300; 50],
+            val: 1000,
+            test: 4000,
+            resident_bytes: 0.0,
+        },
+        DataShape::dictionaries_only(&[400, 30, 5]),
+    ];
+    for cfg in [Config::fmnist(), Config::paper(), Config::tiny()] {
+        for shape in &shapes {
+            let e = estimate_for(&cfg, shape);
+            let sum = |p: Option<Place>| -> f64 {
+                e.parts
+                    .iter()
+                    .filter(|x| p.is_none_or(|w| x.1 == w))
+                    .map(|x| x.2)
+                    .sum()
+            };
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.max(1.0);
+            assert!(close(sum(None), e.total()), "{e:?}");
+            assert!(close(sum(Some(Place::Device)), e.device), "{e:?}");
+            assert!(close(sum(Some(Place::Host)), e.host), "{e:?}");
+        }
+    }
+    // Wider inputs cost more: a features file of 4096-wide vectors against 784 pixels.
+    let mut wide = DataShape::fashion_mnist(&Config::fmnist());
+    wide.d_in_t = 4096;
+    wide.resident_bytes = 0.0;
+    let narrow = DataShape {
+        d_in_t: 784,
+        ..wide.clone()
+    };
+    let cfg = Config::fmnist();
+    assert!(estimate_for(&cfg, &wide).total() > estimate_for(&cfg, &narrow).total());
+    // And a refusal lists parts that add up to what it says is needed.
+    let mut huge = Config::tiny();
+    huge.model.stream_widths = vec![100_000_000, 16];
+    let err = convexgan::memory::check_for(&Cpu::<f32>::new(), &huge, &shapes[1])
+        .unwrap_err()
+        .to_string();
+    let gibs: Vec<f64> = err
+        .split(" GiB")
+        .filter_map(|s| s.rsplit(' ').next()?.parse::<f64>().ok())
+        .collect();
+    // needed, available, then the listed parts.
+    assert!(gibs.len() >= 4, "{err}");
+    let listed: f64 = gibs[2..].iter().sum();
+    assert!(
+        (listed - gibs[0]).abs() <= 0.02 * gibs[0] + 0.05,
+        "parts {listed} GiB vs total {} GiB: {err}",
+        gibs[0]
+    );
+}
