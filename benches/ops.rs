@@ -4,7 +4,7 @@
 //!
 //! Throughput is samples per second (`B` = 256 rows per call) except for `adam_step` (parameters
 //! per second) and the convex family (bytes per second over the bytes the op must move at least;
-//! see [`convex_bytes`]). Each GPU call is followed by a synchronisation, so the time is the op's
+//! see `support::sizes::convex_bytes`). Each GPU call is followed by a synchronisation, so the time is the op's
 //! launch plus its run.
 //!
 //! `cargo bench --bench ops -- 'ops/cpu-f32/fmnist'` (criterion's filter) picks groups;
@@ -51,26 +51,6 @@ fn rand_tensor<B: Backend>(
 ) -> Result<Tensor<B>> {
     let v: Vec<f32> = (0..rows * cols).map(|_| rng.gen_range(-1.0..1.0)).collect();
     be.upload_f32(&v, rows, cols)
-}
-
-/// The fewest bytes the convex forward must move: every distinct dictionary row it reads (once,
-/// f32, both streams), the row indices and logits in, `f_t`, `f_s` and the weights out. The
-/// backward moves as much (the same rows and indices, the weights and `B × d` gradients in, the
-/// logits' gradient out), so one figure serves both.
-pub fn convex_bytes(size: &Size, rows: &[u32]) -> u64 {
-    let mut distinct = rows.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let (b, ns, d) = (
-        size.batch() as u64,
-        size.ns() as u64,
-        size.d_stream() as u64,
-    );
-    let dict = distinct.len() as u64 * 2 * d * 4;
-    let idx = b * ns * 4;
-    let w = b * 2 * ns * 4;
-    let f = b * 2 * d * 4;
-    dict + idx + w + f + w
 }
 
 fn bench_ops<B: Backend>(c: &mut Criterion, be: &B, tag: &str, size: &Size) -> Result<()> {
@@ -230,7 +210,7 @@ fn bench_ops<B: Backend>(c: &mut Criterion, be: &B, tag: &str, size: &Size) -> R
     });
 
     // ---- convex (bytes per second over the bytes the op must move)
-    let bytes = convex_bytes(size, &draw.rows_g);
+    let bytes = support::sizes::convex_bytes(size, &draw.rows_g);
     let rows = be.upload_indices(&draw.rows_g)?;
     let g_logits = rand_tensor(be, &mut rng, batch, 2 * ns)?;
     g.throughput(Throughput::Bytes(bytes));

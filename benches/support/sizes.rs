@@ -166,3 +166,23 @@ impl<B: Backend> Phase2Fixture<B> {
         Phase2Context::new(be, &self.dict, &self.dev, &size.cfg.phase2)
     }
 }
+
+/// The fewest bytes the convex forward must move: every distinct dictionary row it reads (once,
+/// f32, both streams), the row indices and logits in, `f_t`, `f_s` and the weights out. The
+/// backward moves as much (the same rows and indices, the weights and `B × d` gradients in, the
+/// logits' gradient out), so one figure serves both.
+pub fn convex_bytes(size: &Size, rows: &[u32]) -> u64 {
+    let mut distinct = rows.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let (b, ns, d) = (
+        size.batch() as u64,
+        size.ns() as u64,
+        size.d_stream() as u64,
+    );
+    let dict = distinct.len() as u64 * 2 * d * 4;
+    let idx = b * ns * 4;
+    let w = b * 2 * ns * 4;
+    let f = b * 2 * d * 4;
+    dict + idx + w + f + w
+}

@@ -80,6 +80,20 @@ impl<B: Backend> Linear<B> {
         }
     }
 
+    /// The gradient with respect to the input only, leaving the parameters' gradients as they
+    /// were: for a network that passes a gradient through without being updated (D and Q during
+    /// G's update), which saves the weight-gradient product and the column sum.
+    pub fn backward_input(&mut self, be: &B, dy: &Tensor<B>) -> Result<Tensor<B>> {
+        let dz = match self.act {
+            Activation::Identity => None,
+            act => {
+                let y = self.y.as_ref().ok_or_else(|| no_forward(&self.w.name))?;
+                Some(be.act_bwd(y, dy, act)?)
+            }
+        };
+        be.matmul(dz.as_ref().unwrap_or(dy), false, &self.w.value, true)
+    }
+
     pub fn params_mut(&mut self) -> [&mut Param<B>; 2] {
         [&mut self.w, &mut self.b]
     }

@@ -128,6 +128,19 @@ impl<B: Backend> Mlp<B> {
         Ok(Some(g))
     }
 
+    /// The gradient with respect to the network's input, without its parameters' gradients (see
+    /// [`Linear::backward_input`]); BatchNorm layers run their full backward.
+    pub fn backward_input(&mut self, be: &B, dy: &Tensor<B>) -> Result<Tensor<B>> {
+        let mut g = dy.clone();
+        for layer in self.layers.iter_mut().rev() {
+            g = match layer {
+                Layer::Linear(l) => l.backward_input(be, &g)?,
+                Layer::BatchNorm(bn) => bn.backward(be, &g)?,
+            };
+        }
+        Ok(g)
+    }
+
     pub fn params_mut(&mut self) -> Vec<&mut Param<B>> {
         let mut out = Vec::new();
         for layer in &mut self.layers {

@@ -190,15 +190,9 @@ impl<B: Backend> Game<B> {
         let d_in = be.concat_cols(&[&fake, &onehot_g])?;
         let d_out = self.d.net.forward(be, &d_in, Mode::Train)?;
         let gl = be.lsgan_g_loss(&q_logits, &d_out, &inp.labels_g, ctx.majority, cfg.lambda)?;
-        let mut d_fake_in = self
-            .q
-            .backward(be, &gl.d_q_logits, true)?
-            .expect("input gradient requested");
-        let d_from_d = self
-            .d
-            .net
-            .backward(be, &gl.d_d_out, true)?
-            .expect("input gradient requested");
+        // Q and D only pass the gradient on to G here: their own gradients would be discarded.
+        let mut d_fake_in = self.q.backward_input(be, &gl.d_q_logits)?;
+        let d_from_d = self.d.net.backward_input(be, &gl.d_d_out)?;
         let d_from_d = be.split_cols(&d_from_d, &[fake.cols(), classes])?;
         be.axpy(&mut d_fake_in, 1.0, &d_from_d[0])?;
         let parts = be.split_cols(&d_fake_in, &[ctx.dict.d_t, ctx.dict.d_s])?;

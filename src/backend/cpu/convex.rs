@@ -7,7 +7,7 @@
 use ndarray::Array2;
 
 use super::losses::softmax_into;
-use super::{tensor, Cpu};
+use super::{parallel, tensor, Cpu};
 use crate::backend::prelude::*;
 use crate::backend::{check, ConvexOut, DictTensor, HostRows, Indices, Scalar, Tensor};
 use crate::error::{Error, Result};
@@ -43,19 +43,77 @@ fn widen_row<T: Scalar>(dict: &HostRows, r: usize, out: &mut [T]) {
     }
 }
 
-/// `out[b] = Σ_k w[b, k] · dict[rows[b·N_s + k]]`.
-fn combine<T: Scalar>(w: &Array2<T>, dict: &HostRows, cols: usize, rows: &[u32]) -> Array2<T> {
-    let (batch, ns) = w.dim();
-    let mut out = Array2::<T>::zeros((batch, cols));
-    let mut row = vec![T::zero(); cols];
-    for (b, mut acc) in out.rows_mut().into_iter().enumerate() {
-        for k in 0..ns {
-            let wk = w[[b, k]];
-            widen_row(dict, rows[b * ns + k] as usize, &mut row);
-            acc.iter_mut().zip(&row).for_each(|(a, &x)| *a += wk * x);
+/// Dictionary row `r` in `T`: borrowed from the dictionary when it is stored in `T` (f32 rows,
+/// f32 compute: no copy), else widened into `scratch` (whose length is the row's).
+fn row<'a, T: Scalar>(dict: &'a HostRows, r: usize, scratch: &'a mut [T]) -> &'a [T] {
+    if let HostRows::F32(v) = dict {
+        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+            let cols = scratch.len();
+            return bytemuck::cast_slice(&v[r * cols..(r + 1) * cols]);
         }
     }
-    out
+    widen_row(dict, r, scratch);
+    scratch
+}
+
+/// Asks the CPU to start loading dictionary row `r` (f32 storage) into cache: rows are drawn at
+/// random from a dictionary far larger than the caches, so each row would otherwise stall on
+/// memory when its turn comes. A hint only; it changes no result.
+#[inline]
+fn prefetch_row(dict: &HostRows, r: usize, cols: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let bytes: &[u8] = match dict {
+            HostRows::F32(v) => bytemuck::cast_slice(&v[r * cols..(r + 1) * cols]),
+            HostRows::Bf16(v) => bytemuck::cast_slice(&v[r * cols..(r + 1) * cols]),
+            HostRows::F16(v) => bytemuck::cast_slice(&v[r * cols..(r + 1) * cols]),
+        };
+        for line in bytes.chunks(64) {
+            // SAFETY: a prefetch of an address inside a live slice; it reads nothing and cannot fault.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    line.as_ptr().cast(),
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (dict, r, cols);
+}
+
+/// Rows ahead of the one being combined whose loads are started early.
+const PREFETCH_AHEAD: usize = 2;
+
+/// Row `b` of a row-major matrix as a slice (tensors are in standard layout; a view that is not
+/// is copied).
+fn row_of<T: Scalar>(m: &Array2<T>, b: usize) -> std::borrow::Cow<'_, [T]> {
+    let r = m.row(b);
+    match r.to_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(r.to_vec()),
+    }
+}
+
+/// `out[b] = Σ_k w[b, k] · dict[rows[b·N_s + k]]`, the terms added in the order of `k`. Rows of
+/// the batch are independent, so they are spread over the CPU backend's threads.
+fn combine<T: Scalar>(w: &Array2<T>, dict: &HostRows, cols: usize, rows: &[u32]) -> Array2<T> {
+    let (batch, ns) = w.dim();
+    let mut out = vec![T::zero(); batch * cols];
+    parallel::for_rows(&mut out, cols, ns * cols, |first, chunk| {
+        let mut scratch = vec![T::zero(); cols];
+        for (i, acc) in chunk.chunks_mut(cols).enumerate() {
+            let b = first + i;
+            for k in 0..ns {
+                if let Some(&next) = rows.get(b * ns + k + PREFETCH_AHEAD) {
+                    prefetch_row(dict, next as usize, cols);
+                }
+                let wk = w[[b, k]];
+                let x = row(dict, rows[b * ns + k] as usize, &mut scratch);
+                acc.iter_mut().zip(x).for_each(|(a, &x)| *a += wk * x);
+            }
+        }
+    });
+    Array2::from_shape_vec((batch, cols), out).expect("batch × cols elements")
 }
 
 /// `g[b, k] = <d_f[b], dict[rows[b·N_s + k]]>`: the gradient with respect to the convex weights.
@@ -67,18 +125,21 @@ fn weight_grad<T: Scalar>(
     ns: usize,
 ) -> Array2<T> {
     let batch = d_f.nrows();
-    let mut g = Array2::<T>::zeros((batch, ns));
-    let mut row = vec![T::zero(); cols];
-    for b in 0..batch {
-        let df = d_f.row(b);
-        for k in 0..ns {
-            widen_row(dict, rows[b * ns + k] as usize, &mut row);
-            let mut acc = T::zero();
-            df.iter().zip(&row).for_each(|(&d, &x)| acc += d * x);
-            g[[b, k]] = acc;
+    let mut g = vec![T::zero(); batch * ns];
+    parallel::for_rows(&mut g, ns, ns * cols, |first, chunk| {
+        let mut scratch = vec![T::zero(); cols];
+        for (i, gb) in chunk.chunks_mut(ns).enumerate() {
+            let b = first + i;
+            let df = row_of(d_f, b);
+            for (k, gk) in gb.iter_mut().enumerate() {
+                if let Some(&next) = rows.get(b * ns + k + PREFETCH_AHEAD) {
+                    prefetch_row(dict, next as usize, cols);
+                }
+                *gk = parallel::dot(&df, row(dict, rows[b * ns + k] as usize, &mut scratch));
+            }
         }
-    }
-    g
+    });
+    Array2::from_shape_vec((batch, ns), g).expect("batch × N_s elements")
 }
 
 impl<T: Scalar> ConvexOps for Cpu<T> {
@@ -160,15 +221,14 @@ impl<T: Scalar> ConvexOps for Cpu<T> {
     ) -> Result<Tensor<Cpu<T>>> {
         check_indices("dict_gather", &rows.buf, dict.rows)?;
         let cols = dict.cols;
-        let mut out = Array2::<T>::zeros((rows.len, cols));
-        let mut row = vec![T::zero(); cols];
-        for (i, &r) in rows.buf.iter().enumerate() {
-            widen_row(&dict.buf, r as usize, &mut row);
-            out.row_mut(i)
-                .iter_mut()
-                .zip(&row)
-                .for_each(|(o, &x)| *o = x);
-        }
+        let mut out = vec![T::zero(); rows.len * cols];
+        parallel::for_rows(&mut out, cols, cols, |first, chunk| {
+            let mut scratch = vec![T::zero(); cols];
+            for (i, o) in chunk.chunks_mut(cols).enumerate() {
+                o.copy_from_slice(row(&dict.buf, rows.buf[first + i] as usize, &mut scratch));
+            }
+        });
+        let out = Array2::from_shape_vec((rows.len, cols), out).expect("rows × cols elements");
         Ok(tensor(out))
     }
 }

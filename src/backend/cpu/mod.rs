@@ -1,5 +1,7 @@
 //! The CPU reference backend on `ndarray`, generic over f32 and f64. It is the oracle every other
-//! backend is checked against, so it favours plain, exact loops over cleverness. This file is the
+//! backend is checked against, so it favours plain, exact loops over cleverness; the ones that
+//! cost (the convex family, Adam) are split over threads by whole rows or elements
+//! ([`parallel`]), so a result never depends on the thread count. This file is the
 //! [`Device`] half; each op family implements its trait of [`super::ops`] in the file of the same
 //! name as its CUDA kernel (`kernels/<family>.cu`).
 
@@ -11,6 +13,7 @@ pub mod layers;
 pub mod losses;
 pub mod lsgan;
 pub mod matmul;
+pub mod parallel;
 
 use std::marker::PhantomData;
 
