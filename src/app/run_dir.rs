@@ -123,11 +123,6 @@ impl RunDir {
         self.file(COMPARE_CONFIG_FILE)
     }
 
-    /// Writes the configuration (atomically, as every artifact).
-    pub fn save_config(&self, cfg: &Config) -> Result<()> {
-        atomic::write(&self.config(), cfg.to_toml()?.as_bytes())
-    }
-
     /// The saved configuration; an error saying to run Phase 1 first when there is none.
     pub fn load_config(&self) -> Result<Config> {
         let path = self.config();

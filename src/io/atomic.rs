@@ -97,7 +97,7 @@ pub fn remove_stale(path: &Path) {
     };
     for e in entries.flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
-        if n.starts_with(&prefix) && (n.ends_with(".tmp") || n.contains(".tmp.")) {
+        if n.starts_with(&prefix) && is_temporary_name(&n) {
             let _ = std::fs::remove_file(e.path());
         }
     }
