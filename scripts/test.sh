@@ -13,6 +13,22 @@ if [ -n "$nvrtc_dir" ]; then
   export CONVEXGAN_REQUIRE_NVRTC=1
 fi
 [ -n "$ptxas" ] && export CONVEXGAN_PTXAS="$ptxas"
+# The library's documentation in every feature set, with no warning (the crate denies missing
+# docs). In target/public-api with RUSTC_BOOTSTRAP=1, as tests/public_api.rs builds rustdoc's JSON
+# (an unstable output), so that test finds the dependencies already checked.
+for features in "" cuda cuda,cudnn; do
+  RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="-D warnings" cargo doc --locked --quiet --no-deps --lib \
+    --target-dir target/public-api ${features:+--features "$features"}
+done
+# The crate as `cargo package` would publish it builds from the packaged files alone. Its own
+# target directory: cargo hashes a path package the same wherever it lies, so sharing one would
+# let the packaged build script's output (paths into the unpacked copy) stand in for the tree's.
+cargo package --locked --allow-dirty --no-verify --quiet
+unpacked=$(mktemp -d)
+tar -xzf target/package/convexgan-"$(cargo pkgid | sed 's/.*[#@]//')".crate -C "$unpacked"
+root=$PWD
+(cd "$unpacked"/convexgan-* && cargo check --locked --quiet --target-dir "$root/target/package-check")
+rm -rf "$unpacked"
 cargo test --release
 cargo test --release --features cuda,cudnn
 # The Python package, as the README installs it, and its tests (the README's example among them).

@@ -13,13 +13,20 @@ use crate::nn::LrSchedule;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum QLoss {
+    /// `Σ_j (p_j − onehot(c)_j)²` on the softmax, the paper's baseline.
     Mse,
+    /// `−(1 − p_c)^γ log p_c`, with `γ` = [`Phase2Config::focal_gamma`].
     Focal,
+    /// Cross-entropy of `s·(ℓ − Δ·onehot(c))` with per-class margins `Δ` from the training counts
+    /// (Cao et al. 2019; [`Phase2Config::ldam_s`], [`Phase2Config::ldam_max_margin`]).
     Ldam,
+    /// Plain cross-entropy.
     Ce,
 }
 
 impl QLoss {
+    /// The lowercase name used in TOML, on the command line and in reports (`mse`, `focal`,
+    /// `ldam`, `ce`).
     pub fn name(self) -> &'static str {
         match self {
             QLoss::Mse => "mse",
@@ -30,18 +37,24 @@ impl QLoss {
     }
 }
 
+/// `[data]`: where the data come from and how the long-tailed training set is cut (METHOD.md §6).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// Directory with the four Fashion-MNIST `*-ubyte.gz` files.
+    /// Directory with the four Fashion-MNIST IDX files (`*-ubyte.gz`, or uncompressed).
+    /// Default [`DEFAULT_DATA_DIR`].
     pub dir: PathBuf,
-    /// Imbalance ratio ρ of the exponential profile (METHOD.md §6).
+    /// Imbalance ratio ρ ≥ 1 of the exponential profile, `n_c = floor(n_max · ρ^{−c/(N_C−1)})`
+    /// (METHOD.md §6: 100).
     pub imbalance: f64,
-    /// Largest class count `n_max` of the exponential profile.
+    /// Training images kept of class 0, the largest count `n_max` of the exponential profile
+    /// (METHOD.md §6: 5000).
     pub n_max: usize,
-    /// Explicit per-class counts, overriding the profile.
+    /// Explicit training images per class, one per Fashion-MNIST class, each at least 1 and at most
+    /// 6000 − `val_per_class`; overrides the profile.
     pub class_counts: Option<Vec<usize>>,
-    /// Images per class set aside as the balanced validation set.
+    /// Training images per class set aside, before the long-tailed subset, as the balanced
+    /// validation set (METHOD.md §6: 500).
     pub val_per_class: usize,
     /// Use only the first `test_limit` test images (tests of the pipeline itself); `None` = all.
     pub test_limit: Option<usize>,
@@ -52,12 +65,15 @@ pub struct DataConfig {
     pub features: Option<PathBuf>,
 }
 
+/// `[model]`: widths of the Phase 1 heads and of G and D (METHOD.md §1, §4; Table 1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Hidden and output widths of each stream block `f_t`, `f_s` (Linear → BN → ReLU each).
+    /// Output width of each `Linear → BatchNorm1d → ReLU` block of the streams `f_t` and `f_s`, in
+    /// order; the last is `d_t = d_s` (`fmnist`: 256, 128; `paper`: 1024).
     pub stream_widths: Vec<usize>,
-    /// Hidden width of Q (`0` = a single Linear).
+    /// Hidden width `h_q` of Q, `Linear(d → h_q) → ReLU → Linear(h_q → N_C)`; `0` makes Q a single
+    /// Linear.
     pub q_hidden: usize,
     /// Noise width of G (Table 1: 256).
     pub z_dim: usize,
@@ -69,11 +85,16 @@ pub struct ModelConfig {
     pub leaky_slope: f64,
 }
 
+/// `[phase1]`: training of the streams, A, Q and the landmark module on the long-tailed set
+/// (METHOD.md §2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Phase1Config {
+    /// Epochs in all, the shape-only ones included (`paper`: 18 = 3 + 15).
     pub epochs: usize,
+    /// Batch size `B`; each epoch runs in chunks of `min(B, n)`.
     pub batch: usize,
+    /// Adam learning rate per 0-based epoch.
     pub lr: LrSchedule,
     /// Epochs at the start that train only the shape stream, A and the landmark module (METHOD.md §2;
     /// the paper uses 3 on DeepFashion).
@@ -95,21 +116,30 @@ fn default_one() -> f64 {
     1.0
 }
 
+/// `[dict]`: the per-class feature dictionaries `L_{t,c}`, `L_{s,c}` of Eq. 2 (METHOD.md §3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DictConfig {
-    /// Rows kept per class (METHOD.md §3: 2000).
+    /// Most rows kept per class; a larger class gets a random subset of this size, drawn with the
+    /// run seed (METHOD.md §3: 2000).
     pub max_rows_per_class: usize,
+    /// Storage type of the dictionary rows (f32, bf16 or f16; `--dict-precision`); arithmetic on
+    /// them stays in f32 or wider.
     pub precision: Precision,
 }
 
+/// `[phase2]`: the GAN game of G, D and Q over the dictionaries (METHOD.md §4, Algorithm 1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Phase2Config {
+    /// Epochs of `ceil(n_train / B)` iterations each, `n_train` the whole training set (paper: 10).
     pub epochs: usize,
+    /// Batch size `B` of real and of generated samples.
     pub batch: usize,
+    /// Adam learning rate of G, D and Q per 0-based epoch.
     pub lr: LrSchedule,
-    /// Dictionary rows per generated sample (METHOD.md §4; paper 100, `fmnist` 30).
+    /// Dictionary rows `N_s` per generated sample, the length of the convex combination of Eq. 3
+    /// (METHOD.md §4; paper 100, `fmnist` 30); must not exceed the smallest class dictionary.
     pub ns: usize,
     /// Lower `ns` to the smallest class dictionary (with a note) instead of stopping with an error
     /// (METHOD.md §4: "N_s = 100, capped by the smallest dictionary"; on for `paper`, whose 100 rows a
@@ -118,31 +148,50 @@ pub struct Phase2Config {
     pub cap_ns: bool,
     /// Weight λ of the adversarial term of Eq. 4 (paper: 1000).
     pub lambda: f64,
-    /// D is updated on every `d_every`-th iteration (METHOD.md §4: 5).
+    /// D is updated on iterations whose 0-based index is a multiple of `d_every`, the first
+    /// included (METHOD.md §4: 5).
     pub d_every: usize,
+    /// Q's class loss on real and generated samples (`fmnist`: [`QLoss::Ce`]; `paper`:
+    /// [`QLoss::Mse`]).
     pub q_loss: QLoss,
-    /// Focal loss γ.
+    /// Focusing exponent γ of [`QLoss::Focal`] (2).
     pub focal_gamma: f64,
-    /// LDAM scale s and largest margin (Cao et al. 2019: 30, 0.5).
+    /// Logit scale `s` of [`QLoss::Ldam`] (Cao et al. 2019: 30).
     pub ldam_s: f64,
+    /// LDAM margin `m` of the rarest class; class `j` gets `m·n_j^{−1/4} / max_i n_i^{−1/4}`
+    /// (Cao et al. 2019: 0.5).
     pub ldam_max_margin: f64,
 }
 
+/// The whole run configuration, as read from and written to `config.toml` (METHOD.md §8). Start
+/// from a preset ([`Config::fmnist`], [`Config::paper`], [`Config::tiny`]) or [`Config::load`] a
+/// file; [`Config::validate`] before use.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Name of the preset this configuration started from (`fmnist`, `paper`, `tiny`), recorded
+    /// for reports.
     pub preset: String,
+    /// Run seed of every random draw (the long-tailed split, initialisation, shuffles, dictionary
+    /// subsets, Phase 2), each from a ChaCha8 stream seeded with it.
     pub seed: u64,
+    /// Data source and long-tailed split.
     pub data: DataConfig,
+    /// Network widths.
     pub model: ModelConfig,
+    /// Phase 1 schedule and loss weights.
     pub phase1: Phase1Config,
+    /// Feature dictionary size and storage.
     pub dict: DictConfig,
+    /// Phase 2 schedule and losses.
     pub phase2: Phase2Config,
     /// Where the report's many / medium / few-shot groups split (training images per class).
     #[serde(default)]
     pub shots: crate::metrics::ShotThresholds,
 }
 
+/// Default of [`DataConfig::dir`]: where the Debian package `dataset-fashion-mnist` installs the
+/// IDX files (the same path as [`crate::data::DEFAULT_DATA_DIR`]).
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 impl Config {
@@ -228,7 +277,9 @@ impl Config {
         c
     }
 
-    /// A tiny preset for tests of the pipeline itself (seconds, not minutes).
+    /// A tiny preset for tests of the pipeline itself (seconds, not minutes): streams 32 → 16,
+    /// small G, D and Q, z 16, 3 Phase 1 and 2 Phase 2 epochs, B 64, N_s = 8, 200 rows per class
+    /// (METHOD.md §8).
     pub fn tiny() -> Self {
         let mut c = Self::fmnist();
         c.preset = "tiny".into();
@@ -246,6 +297,10 @@ impl Config {
         c
     }
 
+    /// The preset called `name` (`fmnist`, `paper` or `tiny`; `--preset`).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for any other name.
     pub fn preset(name: &str) -> Result<Self> {
         match name {
             "fmnist" => Ok(Self::fmnist()),
@@ -259,6 +314,13 @@ impl Config {
     }
 
     /// Rejects values no run can use, naming the field.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first offending field: a zero batch, `ns`, `d_every`, width,
+    /// row count or test limit; no stream layer; an empty data directory without a features file;
+    /// an imbalance below 1 or not finite; a learning rate, loss weight or loss constant that is
+    /// not finite or below its bound; explicit class counts of the wrong length or with a zero;
+    /// `shots.few_below > shots.many_above + 1`; an integer above `i64::MAX`.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str, msg: &str| Err(Error::invalid(what, msg));
         if self.phase1.batch == 0 {
@@ -437,15 +499,26 @@ impl Config {
         Ok(())
     }
 
+    /// The configuration as pretty TOML, the text of a run's `config.toml`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if TOML cannot represent a value (integers above `i64::MAX`, which
+    /// [`Config::validate`] rejects first).
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string_pretty(self).map_err(|e| Error::invalid("config", e.to_string()))
     }
 
+    /// Reads and validates a TOML configuration file, such as a run's `config.toml`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read, and [`Error::BadFile`] naming it if it is not a
+    /// regular file of bounded size, not UTF-8, not a configuration (unknown or missing fields), or
+    /// fails [`Config::validate`].
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::io::read::read_regular(
+        let bytes = crate::internal::io::read::read_regular(
             path,
             "a TOML configuration",
-            crate::io::read::MAX_CONFIG_BYTES,
+            crate::internal::io::read::MAX_CONFIG_BYTES,
         )?;
         let text = String::from_utf8(bytes).map_err(|e| {
             Error::bad_file(
@@ -459,8 +532,11 @@ impl Config {
         Self::from_toml(path, &text)
     }
 
-    /// [`load`](Self::load) on text already in memory; `path` names it in errors.
-    /// The configuration in `text` (read from `path`, named in errors).
+    /// [`load`](Self::load) on text already in memory; `path` only names it in errors.
+    ///
+    /// # Errors
+    /// [`Error::BadFile`] naming `path` if `text` does not parse (the message cut to a readable
+    /// length) or fails [`Config::validate`].
     pub fn from_toml(path: &Path, text: &str) -> Result<Self> {
         let c: Config =
             toml::from_str(text).map_err(|e| Error::bad_file(path, short(&e.to_string())))?;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use convexgan::app::{self, Overrides, RunDir};
 use convexgan::backend::Cpu;
+use convexgan::internal::app::{self, Overrides, RunDir};
 
 #[derive(Parser)]
 #[command(
@@ -299,9 +299,9 @@ fn main() -> ExitCode {
     let device = match &cli.command {
         Command::Extract(a) => return finish(extract(a)),
         Command::MakeBackbone { path, seed } => {
-            return finish(convexgan::backbone::onnx_writer::write_vgg(
+            return finish(convexgan::internal::backbone::onnx_writer::write_vgg(
                 path,
-                &convexgan::backbone::onnx_writer::VggSpec::tiny(*seed),
+                &convexgan::internal::backbone::onnx_writer::VggSpec::tiny(*seed),
             ))
         }
         Command::GpuInfo { device } => return gpu_info(*device),
@@ -334,7 +334,7 @@ fn finish(result: convexgan::Result<()>) -> ExitCode {
 }
 
 fn extract(a: &ExtractArgs) -> convexgan::Result<()> {
-    use convexgan::extract::{extract, ExtractDevice, ExtractOptions};
+    use convexgan::internal::extract::{extract, ExtractDevice, ExtractOptions};
     let t = std::time::Instant::now();
     let set = extract(&ExtractOptions {
         data: a.data.clone(),

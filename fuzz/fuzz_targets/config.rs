@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let path = Path::new("fuzz.toml");
     if let Ok(c) = Config::from_toml(path, text) {
-        let _ = convexgan::memory::estimate(&c);
+        let _ = convexgan::internal::memory::estimate(&c);
         let written = c.to_toml().expect("a loaded configuration serialises");
         Config::from_toml(path, &written).expect("a written configuration loads again");
     }

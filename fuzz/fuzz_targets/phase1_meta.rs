@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use convexgan::app::phase1_heads_from_bytes;
+use convexgan::internal::app::phase1_heads_from_bytes;
 use convexgan::backend::Cpu;
 use convexgan::config::Config;
 use libfuzzer_sys::fuzz_target;

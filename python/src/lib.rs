@@ -10,7 +10,7 @@ use pyo3::create_exception;
 use pyo3::prelude::*;
 
 use convexgan::backend::Cpu;
-use convexgan::io::arrays::MatrixRef;
+use convexgan::data::arrays::MatrixRef;
 use convexgan::sampler::{self, SamplerOptions};
 
 create_exception!(
@@ -92,7 +92,7 @@ struct FittedSampler {
 
 fn matrix<'py>(
     py: Python<'py>,
-    m: convexgan::io::arrays::Matrix,
+    m: convexgan::data::arrays::Matrix,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     PyArray1::from_vec(py, m.data).reshape([m.rows, m.cols])
 }

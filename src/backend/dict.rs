@@ -4,22 +4,30 @@
 use half::{bf16, f16};
 use serde::{Deserialize, Serialize};
 
+/// The storage type of dictionary rows (`dict.precision`, `--dict-precision`; written as `f32`,
+/// `bf16` or `f16`). Only storage: every op widens the values and accumulates in f32 or wider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
+    /// IEEE single precision, 4 bytes (the default; exact).
     #[default]
     F32,
+    /// bfloat16, 2 bytes: f32's exponent range, 8 significant bits.
     Bf16,
+    /// IEEE half precision, 2 bytes: 11 significant bits, largest finite value 65 504.
     F16,
 }
 
 impl Precision {
+    /// Bytes per stored element.
     pub fn bytes(self) -> usize {
         match self {
             Precision::F32 => 4,
             Precision::Bf16 | Precision::F16 => 2,
         }
     }
+    /// The lower-case name used in configurations, on the command line and in the dictionary
+    /// file's `precision` metadata.
     pub fn name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
@@ -29,11 +37,16 @@ impl Precision {
     }
 }
 
-/// Row-major matrix of dictionary rows held in their storage precision.
+/// Row-major matrix of dictionary rows held on the host in their storage precision; the row width
+/// is kept alongside (it is not stored here). What [`Device::upload_dict`](super::Device::upload_dict)
+/// takes and what the CPU backend computes from directly.
 #[derive(Clone, Debug, PartialEq)]
 pub enum HostRows {
+    /// Rows stored as f32.
     F32(Vec<f32>),
+    /// Rows stored as bfloat16.
     Bf16(Vec<bf16>),
+    /// Rows stored as IEEE half precision.
     F16(Vec<f16>),
 }
 
@@ -46,6 +59,7 @@ impl HostRows {
             Precision::F16 => HostRows::F16(values.iter().map(|&x| f16::from_f32(x)).collect()),
         }
     }
+    /// The storage precision (the variant).
     pub fn precision(&self) -> Precision {
         match self {
             HostRows::F32(_) => Precision::F32,
@@ -53,6 +67,7 @@ impl HostRows {
             HostRows::F16(_) => Precision::F16,
         }
     }
+    /// Number of stored elements, `rows · cols` (not the row count).
     pub fn len(&self) -> usize {
         match self {
             HostRows::F32(v) => v.len(),
@@ -60,10 +75,11 @@ impl HostRows {
             HostRows::F16(v) => v.len(),
         }
     }
+    /// Whether no element is stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Element `i`, widened to f32.
+    /// Element `i` (flat row-major index), widened to f32 (exactly). Panics when `i ≥ len()`.
     #[inline]
     pub fn get(&self, i: usize) -> f32 {
         match self {
@@ -72,10 +88,12 @@ impl HostRows {
             HostRows::F16(v) => v[i].to_f32(),
         }
     }
+    /// Every element widened to f32, in order.
     pub fn to_f32_vec(&self) -> Vec<f32> {
         (0..self.len()).map(|i| self.get(i)).collect()
     }
-    /// The raw little-endian bytes, for safetensors.
+    /// The raw bytes in native byte order, for safetensors (which wants little-endian, the order
+    /// of x86-64 and AArch64): [`Precision::bytes`] per element.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             HostRows::F32(v) => bytemuck::cast_slice(v),

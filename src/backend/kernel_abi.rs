@@ -3,7 +3,7 @@
 //! A kernel's argument list used to be written by hand in the `.cu` file, in the launch wrapper's
 //! `.arg()` chain, in the host emulation's FFI type and in kernels/README.md, so a swapped or
 //! mistyped argument showed only on a GPU. Here each entry point is declared once; the
-//! [`kernels!`] macro turns that declaration into
+//! `kernels!` macro turns that declaration into
 //! - [`SIGNATURES`] and [`KernelId`]: the table the backend resolves its function handles from
 //!   and the ABI tests compare against the `.param` lists of the PTX that NVRTC produces
 //!   ([`check_ptx`]), and against the C prototypes the emulation compiles ([`emu_cpp_wrappers`]);

@@ -5,6 +5,10 @@ use std::fmt::Debug;
 use std::iter::Sum;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
+/// A floating-point compute type of a backend ([`Device::Elem`](super::Device::Elem)):
+/// implemented for `f32` and `f64` only. The bounds are what the CPU reference needs from
+/// `ndarray` and `bytemuck`; the conversions let generic code pass f64 hyper-parameters and read
+/// results back whatever the type.
 pub trait Scalar:
     num_traits::Float
     + ndarray::LinalgScalar
@@ -22,10 +26,15 @@ pub trait Scalar:
     + std::fmt::Display
     + 'static
 {
+    /// The type's name, `"f32"` or `"f64"` (used in [`Device::name`](super::Device::name)).
     const NAME: &'static str;
+    /// `x` converted to this type (rounded to nearest for f32).
     fn of(x: f64) -> Self;
+    /// The value as f64 (exact).
     fn as_f64(self) -> f64;
+    /// `x` converted to this type (exact).
     fn of_f32(x: f32) -> Self;
+    /// The value as f32 (rounded to nearest for f64).
     fn as_f32(self) -> f32;
 }
 

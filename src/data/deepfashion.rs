@@ -14,10 +14,14 @@ use crate::error::{Error, Result};
 /// The benchmark's 50 clothing categories, labelled 1..=50 in the files.
 pub const DEEPFASHION_CATEGORIES: usize = 50;
 
-/// Annotation files, relative to the benchmark's root.
+/// Category label (1..=50) of each image, relative to the benchmark's root.
 pub const CATEGORY_FILE: &str = "Anno/list_category_img.txt";
+/// Bounding box `x_1 y_1 x_2 y_2` of each image, in original pixels, relative to the root.
 pub const BBOX_FILE: &str = "Anno/list_bbox.txt";
+/// Clothes type and landmarks (visibility, x, y) of each image, relative to the root.
 pub const LANDMARK_FILE: &str = "Anno/list_landmarks.txt";
+/// Train / val / test partition of each image, relative to the root; it also fixes the order of
+/// [`load_deepfashion`]'s records.
 pub const PARTITION_FILE: &str = "Eval/list_eval_partition.txt";
 
 /// Canonical slots (of [`DEEPFASHION_LANDMARKS`]) filled by each clothes type, in the order of the
@@ -29,8 +33,11 @@ const FULL_SLOTS: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 /// The evaluation split an image belongs to (`Eval/list_eval_partition.txt`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Partition {
+    /// `train`: the (long-tailed) training set; 209,222 images in the benchmark's file.
     Train,
+    /// `val`: validation; 40,000 images.
     Val,
+    /// `test`: held out for the final metrics; 40,000 images.
     Test,
 }
 
@@ -103,12 +110,14 @@ pub struct Record {
     pub category: u32,
     /// `x1 y1 x2 y2` in original pixels, `x2 > x1`, `y2 > y1`.
     pub bbox: [u32; 4],
+    /// Upper-, lower- or full-body; decides which canonical landmark slots the row fills.
     pub clothes_type: ClothesType,
     /// `(x, y)` in original pixels per canonical slot; `(0, 0)` for slots the type lacks.
     pub landmarks: [[f32; 2]; DEEPFASHION_LANDMARKS],
     /// True only where the file says visibility 0; occluded (1), truncated (2) and absent slots are
     /// false.
     pub visible: [bool; DEEPFASHION_LANDMARKS],
+    /// The evaluation split the image belongs to.
     pub partition: Partition,
 }
 
@@ -125,10 +134,10 @@ struct Table {
 impl Table {
     fn read(root: &Path, rel: &str) -> Result<Table> {
         let path = root.join(rel);
-        let bytes = crate::io::read::read_regular(
+        let bytes = crate::internal::io::read::read_regular(
             &path,
             "an annotation list",
-            crate::io::read::MAX_TEXT_BYTES,
+            crate::internal::io::read::MAX_TEXT_BYTES,
         )?;
         let mut text = String::from_utf8(bytes)
             .map_err(|e| Error::bad_file(&path, format!("not UTF-8 text: {e}")))?;
@@ -300,7 +309,14 @@ fn parse_landmark_row(t: &Table, line: usize, tokens: &[&str]) -> Result<Landmar
 /// Reads the benchmark's annotations under `root` and joins them by image name, in the order of
 /// `Eval/list_eval_partition.txt`. Every image must be listed exactly once in each of the four
 /// files; labels must be in 1..=50, boxes non-empty, landmark rows consistent with their clothes
-/// type.
+/// type. The landmark file may have the `variation_type` column or not; each row's layout is told
+/// from its token count.
+///
+/// # Errors
+/// [`Error::Io`] if a file cannot be read, and [`Error::BadFile`] naming the file and the 1-based
+/// line for anything else: a wrong row count or header, a field count or number that does not
+/// parse, a label outside 1..=50, an empty box, a clothes type or visibility out of range, a
+/// non-finite coordinate, an image listed twice in one file or missing from another.
 pub fn load_deepfashion(root: &Path) -> Result<Vec<Record>> {
     let cat = Table::read(root, CATEGORY_FILE)?;
     let bbox = Table::read(root, BBOX_FILE)?;

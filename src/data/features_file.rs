@@ -9,8 +9,10 @@ use std::path::Path;
 use super::fmnist::Dataset;
 use super::landmarks::Landmarks;
 use crate::error::{Error, Result};
-use crate::io::tensor_file::{read_bytes, TensorReader, TensorWriter};
+use crate::internal::io::tensor_file::{read_bytes, TensorReader, TensorWriter};
 
+/// Value of the `format` metadata key; [`FeatureSet::load`] refuses a file without it or with
+/// another value.
 pub const FORMAT: &str = "convexgan-features-1";
 
 /// Largest class count a features file may declare (DeepFashion has 50, DeepFashion2 13).
@@ -19,36 +21,63 @@ pub const MAX_CLASSES: usize = 1 << 16;
 /// The train / val / test partition of an image (DeepFashion's `list_eval_partition.txt`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
+    /// Training images; stored as 0.
     Train = 0,
+    /// Validation images; stored as 1.
     Val = 1,
+    /// Test images, used only for the final metrics; stored as 2.
     Test = 2,
 }
 
-/// Everything `extract` produces, in memory.
+/// Everything `extract` produces, in memory: `n` images, one row of each field per image, in the
+/// order of the partition file.
+///
+/// On disk (safetensors, every tensor f32): `x [n, dim]`, `labels [n]`, `split [n]` (0, 1, 2) and,
+/// with landmarks, `landmarks_xy [n, 2k]` and `landmarks_visible [n, k]`; the metadata holds
+/// `format`, `classes`, `d_in_t`, `d_in_s` (two backbones only), `image_ids` (a JSON list) and the
+/// entries of `info`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeatureSet {
-    /// `n × (d_in_t + d_in_s)` when two backbones fed the streams, else `n × d_in_t`.
+    /// `n × (d_in_t + d_in_s)` when two backbones fed the streams, else `n × d_in_t`; row-major,
+    /// pooled backbone output (METHOD.md §1), the texture backbone's values first.
     pub x: Vec<f32>,
+    /// Width of the texture backbone's vector (the only backbone's when there is one).
     pub d_in_t: usize,
     /// Width of the shape backbone's vector when it is a second model.
     pub d_in_s: Option<usize>,
+    /// 0-based class of each image, below `classes`.
     pub labels: Vec<u32>,
+    /// Number of classes `N_C` (DeepFashion: 50), at most [`MAX_CLASSES`]; a class may have no
+    /// image.
     pub classes: usize,
+    /// Partition of each image.
     pub split: Vec<Split>,
+    /// Landmark targets already on the heatmap grid, when the data set has them (DeepFashion: 8
+    /// per image).
     pub landmarks: Option<Landmarks>,
+    /// Identifier of each image (DeepFashion: its path relative to the benchmark's root).
     pub image_ids: Vec<String>,
     /// Provenance: backbone files and outputs, pool size, image size, data root.
     pub info: BTreeMap<String, String>,
 }
 
 impl FeatureSet {
+    /// Number of images.
     pub fn n(&self) -> usize {
         self.labels.len()
     }
+    /// Width of a row of `x`: `d_in_t + d_in_s`.
     pub fn dim(&self) -> usize {
         self.d_in_t + self.d_in_s.unwrap_or(0)
     }
 
+    /// Writes the set to `path` as a safetensors file, atomically (a temporary file, then a
+    /// rename); [`FeatureSet::load`] reads it back. Labels and partitions are stored as f32, exact
+    /// for these small integers.
+    ///
+    /// # Errors
+    /// [`Error::BadFile`] if a tensor's length disagrees with its shape (say `x` is not `n × dim`),
+    /// [`Error::Io`] if the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
         let n = self.n();
         // Small integers are exact in f32, and one dtype keeps every tensor of the file f32.
@@ -82,6 +111,12 @@ impl FeatureSet {
 
     /// Loads and checks a features file: every tensor present with the right shape, labels below
     /// the class count, partitions 0–2, finite values; problems are errors naming the file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read; [`Error::BadFile`] naming it if it is not a
+    /// safetensors file, lacks a tensor or metadata key, has the wrong `format`, no images, no
+    /// classes or more than [`MAX_CLASSES`], a tensor of the wrong shape, a non-finite value, a
+    /// label or partition out of range, invalid landmarks, or one image id too many or too few.
     pub fn load(path: &Path) -> Result<Self> {
         Self::from_bytes(path, &read_bytes(path, "a safetensors file")?)
     }
@@ -216,6 +251,11 @@ impl FeatureSet {
 
     /// The images of one partition as a [`Dataset`] (with landmarks when the file has them).
     /// Copies only that partition's rows: the full matrix of a DeepFashion extract is gigabytes.
+    /// Labels keep the file's numbering and `classes`, even where the partition lacks a class.
+    ///
+    /// # Errors
+    /// Those of [`Dataset::validate`]; possible only for a set built by hand with inconsistent
+    /// fields, since [`FeatureSet::load`] checks the same.
     pub fn dataset(&self, which: Split) -> Result<Dataset> {
         let idx: Vec<usize> = (0..self.n()).filter(|&i| self.split[i] == which).collect();
         let dim = self.dim();
@@ -230,7 +270,9 @@ impl FeatureSet {
         Ok(ds)
     }
 
-    /// A short description of where the vectors came from, for dictionaries and reports.
+    /// A short description of where the vectors came from, for dictionaries and reports:
+    /// `onnx:<model>@<output> pool <p>`, with a `+ <model>@<output>` for the shape backbone, `?`
+    /// for a missing `info` entry.
     pub fn backbone_identity(&self) -> String {
         let get = |k: &str| self.info.get(k).map(String::as_str).unwrap_or("?");
         match self.d_in_s {

@@ -18,27 +18,37 @@ pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
 /// Fashion-MNIST has ten classes, labelled 0..=9.
 pub const FASHION_MNIST_CLASS_COUNT: usize = 10;
 
-/// File stems of the four IDX files; each is looked up with `.gz` first, then without.
+/// File stem of the 60,000 training images (IDX3, 28×28); like the other three stems it is looked
+/// up with `.gz` first, then without.
 pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+/// File stem of the 60,000 training labels (IDX1).
 pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+/// File stem of the 10,000 test images (IDX3, 28×28).
 pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+/// File stem of the 10,000 test labels (IDX1).
 pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
 /// A labelled data set held in memory: `n` rows of `dim` features, row-major, labels in
 /// `0..classes`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
+    /// `n × dim` features, row-major (Fashion-MNIST: the 784 pixels divided by 255).
     pub x: Vec<f32>,
+    /// 0-based class of each row, below `classes`.
     pub y: Vec<u32>,
+    /// Number of rows (samples).
     pub n: usize,
+    /// Features per row.
     pub dim: usize,
+    /// Number of classes `N_C`; a class may have no row.
     pub classes: usize,
     /// Landmark targets on the heatmap grid, for data sets that have them (DeepFashion).
     pub landmarks: Option<Landmarks>,
 }
 
 impl Dataset {
-    /// Builds and validates a data set; `n` is taken from `y.len()`.
+    /// Builds and validates a data set, without landmarks; `n` is taken from `y.len()`. Errors as
+    /// [`Dataset::validate`].
     pub fn new(x: Vec<f32>, y: Vec<u32>, dim: usize, classes: usize) -> Result<Self> {
         let ds = Dataset {
             n: y.len(),
@@ -53,6 +63,10 @@ impl Dataset {
     }
 
     /// Checks that the lengths agree, every label is below `classes`, and every feature is finite.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for zero `classes` or `dim`, mismatched lengths, a label out of range or
+    /// invalid landmarks; [`Error::NonFinite`] naming the row and column of a NaN or Inf.
     pub fn validate(&self) -> Result<()> {
         if self.classes == 0 {
             return Err(Error::invalid("dataset", "classes must be at least 1"));
@@ -110,7 +124,7 @@ impl Dataset {
         &self.x[i * self.dim..(i + 1) * self.dim]
     }
 
-    /// Number of rows of each class.
+    /// Number of rows of each class, `classes` entries.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes];
         for &c in &self.y {
@@ -128,7 +142,8 @@ impl Dataset {
         idx
     }
 
-    /// The rows `idx`, in that order (repeats allowed).
+    /// The rows `idx`, in that order (repeats allowed), with their landmarks; an index past the end
+    /// is an [`Error::Invalid`].
     pub fn select(&self, idx: &[usize]) -> Result<Dataset> {
         if let Some(&bad) = idx.iter().find(|&&i| i >= self.n) {
             return Err(Error::invalid(
@@ -152,6 +167,10 @@ impl Dataset {
 
     /// Pixels scaled to [0, 1] (`p / 255`), one row per image; labels must be below `classes`.
     /// `images_path` and `labels_path` are only used to name the files in errors.
+    ///
+    /// # Errors
+    /// [`Error::BadFile`] if the image and label counts differ (naming the images file) or a label
+    /// is not below `classes` (naming the labels file).
     pub fn from_idx(
         images: &Images,
         labels: &[u8],
@@ -191,6 +210,11 @@ impl Dataset {
 
 /// Loads the Fashion-MNIST training (60,000) and test (10,000) sets from `dir`, pixels scaled to
 /// [0, 1]. Each file is looked up as `<stem>.gz`, then `<stem>`.
+///
+/// # Errors
+/// [`Error::BadFile`] if `dir` is not a directory or a file is missing (with a hint to install
+/// `dataset-fashion-mnist` or pass `--data`), and the errors of the IDX reader
+/// ([`super::idx`]); also if images and labels disagree in count or the two sets in image size.
 pub fn load_fashion_mnist(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
     let dir = dir.as_ref();
     let hint = format!(
@@ -249,13 +273,22 @@ pub fn load_fashion_mnist(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
 pub enum LtCounts {
     /// `n_c = floor(n_max · ratio^(−c/(N_C−1)))`: class 0 keeps `n_max`, the last class
     /// `n_max / ratio`.
-    Exponential { n_max: usize, ratio: f64 },
-    /// One count per class.
+    Exponential {
+        /// Count of class 0, the largest.
+        n_max: usize,
+        /// Imbalance ratio ρ ≥ 1: `n_max` over the last class's count.
+        ratio: f64,
+    },
+    /// One count per class, in label order.
     Explicit(Vec<usize>),
 }
 
 impl LtCounts {
     /// The per-class counts for `classes` classes; every count must be at least 1.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if a count is 0, an explicit list does not have `classes` entries, or
+    /// [`exponential_counts`] refuses its arguments.
     pub fn resolve(&self, classes: usize) -> Result<Vec<usize>> {
         let counts = match self {
             LtCounts::Exponential { n_max, ratio } => exponential_counts(classes, *n_max, *ratio)?,
@@ -284,6 +317,10 @@ impl LtCounts {
 /// The product is nudged up by one part in 10^9 before flooring, so that a value that is
 /// mathematically an integer (the last class, `n_max / ratio`) does not land one below it through
 /// rounding in `powf`.
+///
+/// `exponential_counts(10, 5000, 100.0)` gives METHOD.md §6's 5000, 2997, 1796, 1077, 645, 387,
+/// 232, 139, 83, 50. An [`Error::Invalid`] for zero `classes` or a `ratio` that is not finite and
+/// at least 1.
 pub fn exponential_counts(classes: usize, n_max: usize, ratio: f64) -> Result<Vec<usize>> {
     if classes == 0 {
         return Err(Error::invalid(
@@ -306,12 +343,14 @@ pub fn exponential_counts(classes: usize, n_max: usize, ratio: f64) -> Result<Ve
         .collect())
 }
 
-/// The long-tailed split of METHOD.md §6.
+/// The long-tailed split of METHOD.md §6, the input of [`make_long_tailed`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct LtSpec {
+    /// Training images kept per class.
     pub counts: LtCounts,
     /// Images of each class set aside, before the training subset, as a balanced validation set.
     pub val_per_class: usize,
+    /// Seed of the per-class shuffles (the run seed).
     pub seed: u64,
 }
 
@@ -334,8 +373,11 @@ impl Default for LtSpec {
 /// and the training count of each class.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LtSplit {
+    /// The long-tailed training set, `counts[c]` rows of class `c`, in the original row order.
     pub train: Dataset,
+    /// The balanced validation set, `val_per_class` rows of each class, in the original row order.
     pub val: Dataset,
+    /// Training rows per class, `n_c`.
     pub counts: Vec<usize>,
 }
 
@@ -345,6 +387,10 @@ pub struct LtSplit {
 ///
 /// Each class is shuffled by its own ChaCha8 stream (stream number = class), so one class's
 /// selection does not depend on how many rows the other classes hold.
+///
+/// # Errors
+/// Those of [`Dataset::validate`] and [`LtCounts::resolve`], and [`Error::Invalid`] naming the
+/// class when it holds fewer than `val_per_class + n_c` rows.
 pub fn make_long_tailed(full_train: &Dataset, spec: &LtSpec) -> Result<LtSplit> {
     full_train.validate()?;
     let counts = spec.counts.resolve(full_train.classes)?;
@@ -378,6 +424,7 @@ pub fn make_long_tailed(full_train: &Dataset, spec: &LtSpec) -> Result<LtSplit> 
 
 /// At most `per_class_max` rows of each class, chosen at random with `seed` (all of a class that
 /// has fewer), in their original order. Meant for quick runs on a slice of a data set.
+/// [`Error::Invalid`] for `per_class_max = 0`, and the errors of [`Dataset::validate`].
 pub fn subset_per_class(ds: &Dataset, per_class_max: usize, seed: u64) -> Result<Dataset> {
     if per_class_max == 0 {
         return Err(Error::invalid("per-class maximum", "must be at least 1"));
@@ -404,7 +451,8 @@ fn shuffled_by_class(ds: &Dataset, seed: u64) -> Vec<Vec<usize>> {
 /// A small imbalanced problem: `counts[c]` points of class `c` drawn from `N(μ_c, I)` in `dim`
 /// dimensions, rows shuffled. The centres are `N(0, s² I)` with `s = 3 / √(2·dim)`, so two centres
 /// lie about 3 standard deviations apart whatever `dim` is: the classes overlap moderately and a
-/// linear classifier reaches well above chance but not 100%.
+/// linear classifier reaches well above chance but not 100%. Deterministic in `seed`.
+/// [`Error::Invalid`] for zero `classes` or `dim`, or `counts.len() != classes`.
 pub fn synthetic_blobs(classes: usize, dim: usize, counts: &[usize], seed: u64) -> Result<Dataset> {
     if classes == 0 || dim == 0 {
         return Err(Error::invalid(

@@ -28,9 +28,13 @@ pub const MAX_IDX_ELEMENTS: u64 = 1 << 31;
 /// row-major, image after image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Images {
+    /// Number of images.
     pub n: usize,
+    /// Height of each image, in pixels (28 for Fashion-MNIST).
     pub rows: usize,
+    /// Width of each image, in pixels (28 for Fashion-MNIST).
     pub cols: usize,
+    /// `n · rows · cols` grey levels, 0 (black) to 255.
     pub pixels: Vec<u8>,
 }
 
@@ -48,7 +52,13 @@ impl Images {
 }
 
 /// Reads an IDX file of unsigned bytes with exactly `ndim` dimensions; returns the dimensions and
-/// the payload.
+/// the payload, row-major.
+///
+/// # Errors
+/// [`Error::Io`] if the file cannot be opened or read; [`Error::BadFile`] naming it if it is not a
+/// regular file, is empty, has a wrong magic, a dtype other than [`IDX_DTYPE_U8`] or another number
+/// of dimensions, claims more than [`MAX_IDX_ELEMENTS`] elements, is truncated, has trailing bytes,
+/// or is a corrupt gzip stream.
 pub fn read_idx_u8(path: impl AsRef<Path>, ndim: usize) -> Result<(Vec<usize>, Vec<u8>)> {
     let path = path.as_ref();
     let (file, len) = open_idx(path)?;
@@ -58,7 +68,7 @@ pub fn read_idx_u8(path: impl AsRef<Path>, ndim: usize) -> Result<(Vec<usize>, V
 /// The IDX file at `path` opened for reading, and its length; a FIFO would block and a device
 /// never end, so regular files only.
 fn open_idx(path: &Path) -> Result<(BufReader<File>, u64)> {
-    let len = crate::io::read::check_regular(path, "an IDX file", u64::MAX)?;
+    let len = crate::internal::io::read::check_regular(path, "an IDX file", u64::MAX)?;
     let file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
     Ok((file, len))
 }
@@ -66,12 +76,13 @@ fn open_idx(path: &Path) -> Result<(BufReader<File>, u64)> {
 /// A check of an IDX header's dimensions, run before the payload is read or inflated.
 type DimsCheck<'c> = &'c dyn Fn(&[usize]) -> Result<()>;
 
-/// [`read_idx_u8`] on the bytes of a file already in memory; `path` only names it in errors.
+/// [`read_idx_u8`] on the bytes of a file already in memory, raw or gzip; `path` only names it in
+/// errors.
 pub fn parse_idx_u8(path: &Path, bytes: &[u8], ndim: usize) -> Result<(Vec<usize>, Vec<u8>)> {
     decode_idx_u8(path, bytes, bytes.len() as u64, ndim, &|_| Ok(()))
 }
 
-/// [`read_idx_images`] on the bytes of a file already in memory.
+/// [`read_idx_images`] on the bytes of a file already in memory; `path` only names it in errors.
 pub fn parse_idx_images(path: &Path, bytes: &[u8]) -> Result<Images> {
     let (dims, pixels) = parse_idx_u8(path, bytes, 3)?;
     images_from(path, &dims, pixels)
@@ -222,7 +233,8 @@ fn decode_idx_u8(
     Ok((dims, payload))
 }
 
-/// Reads an IDX3 image file (`n × rows × cols` unsigned bytes).
+/// Reads an IDX3 image file (`n × rows × cols` unsigned bytes). Errors as [`read_idx_u8`], and
+/// [`Error::BadFile`] for images with a zero side.
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Images> {
     let path = path.as_ref();
     let (dims, pixels) = read_idx_u8(path, 3)?;
@@ -247,7 +259,8 @@ fn images_from(path: &Path, dims: &[usize], pixels: Vec<u8>) -> Result<Images> {
 
 /// [`read_idx_images`] for the `n` labels read from `labels`: a header claiming another image count
 /// is refused before its payload is read, so a small gzip file whose header claims millions of
-/// images is not inflated first.
+/// images is not inflated first. Errors as [`read_idx_images`], and [`Error::BadFile`] naming
+/// both files when the counts differ.
 pub fn read_idx_images_for(path: impl AsRef<Path>, n: usize, labels: &Path) -> Result<Images> {
     let path = path.as_ref();
     let (file, len) = open_idx(path)?;
@@ -269,7 +282,8 @@ pub fn read_idx_images_for(path: impl AsRef<Path>, n: usize, labels: &Path) -> R
     images_from(path, &dims, pixels)
 }
 
-/// Reads an IDX1 label file (`n` unsigned bytes).
+/// Reads an IDX1 label file (`n` unsigned bytes, one class per image). Errors as
+/// [`read_idx_u8`].
 pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<u8>> {
     read_idx_u8(path, 1).map(|(_, labels)| labels)
 }

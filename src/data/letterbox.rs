@@ -18,8 +18,9 @@ use crate::error::{Error, Result};
 /// Side of the prepared square image (METHOD.md §1, §6).
 pub const IMAGE_SIZE: usize = 224;
 
-/// ImageNet channel means and standard deviations (RGB), on values scaled to `[0, 1]`.
+/// ImageNet channel means (R, G, B), on values scaled to `[0, 1]`; see [`imagenet_chw`].
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet channel standard deviations (R, G, B), on values scaled to `[0, 1]`.
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// The crop-resize-pad transform of one image: its bounding box clamped to the image, resized so
@@ -44,7 +45,8 @@ pub struct Letterbox {
 
 impl Letterbox {
     /// The transform for `bbox` (`x1 y1 x2 y2`, `x2`/`y2` exclusive) in an `img_w × img_h` image.
-    /// The box is clamped to the image; one that is empty after clamping is an error.
+    /// The box is clamped to the image; one that is empty after clamping is an [`Error::Invalid`],
+    /// as is a `size` of 0 or one that does not fit in `u32`.
     pub fn new(bbox: [u32; 4], img_w: u32, img_h: u32, size: usize) -> Result<Self> {
         let size_u32 = u32::try_from(size)
             .ok()
@@ -84,7 +86,8 @@ impl Letterbox {
         })
     }
 
-    /// The transform for `bbox` in `img`, and `img` prepared by it.
+    /// The transform for `bbox` in `img`, and `img` prepared by it (`size × size`). Errors as
+    /// [`Letterbox::new`].
     pub fn prepare(img: &RgbImage, bbox: [u32; 4], size: usize) -> Result<(Self, RgbImage)> {
         let lb = Letterbox::new(bbox, img.width(), img.height(), size)?;
         let out = lb.apply(img);

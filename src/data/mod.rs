@@ -1,6 +1,13 @@
-//! Data sets: the IDX reader, Fashion-MNIST with its long-tailed split (METHOD.md §6), and a synthetic
-//! imbalanced problem for fast tests.
+//! Data sets and their files (METHOD.md §6): the IDX reader and Fashion-MNIST with its long-tailed
+//! split, the DeepFashion annotations, image preparation (crop, letterbox, ImageNet
+//! normalisation), landmark targets on the heatmap grid, the features file `convexgan extract`
+//! writes, user features from `.npy`, `.npz` and CSV, and a synthetic imbalanced problem for fast
+//! tests.
+//!
+//! Feature matrices are f32, row-major, one row per sample; labels are 0-based `u32` class
+//! indices.
 
+pub mod arrays;
 pub mod deepfashion;
 pub mod features_file;
 pub mod fmnist;
@@ -8,6 +15,7 @@ pub mod idx;
 pub mod landmarks;
 pub mod letterbox;
 
+pub use arrays::{read_features, read_labelled, Matrix, MatrixRef};
 pub use deepfashion::{load_deepfashion, ClothesType, Partition, Record, DEEPFASHION_CATEGORIES};
 pub use fmnist::{
     exponential_counts, load_fashion_mnist, make_long_tailed, subset_per_class, synthetic_blobs,

@@ -13,8 +13,11 @@ pub const BINS: usize = 15;
 /// One confidence bin `(lo, hi]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bin {
+    /// Lower confidence bound (excluded), `b / bins`.
     pub lo: f64,
+    /// Upper confidence bound (included), `(b + 1) / bins`.
     pub hi: f64,
+    /// Test samples whose confidence falls in the bin.
     pub count: u64,
     /// Fraction of the bin's samples predicted correctly (`None` when empty).
     pub accuracy: Option<f64>,
@@ -25,11 +28,16 @@ pub struct Bin {
 /// ECE and the bins it was computed from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
+    /// Expected calibration error, in [0, 1].
     pub ece: f64,
+    /// The reliability diagram's bins, lowest confidence first.
     pub bins: Vec<Bin>,
 }
 
-/// Calibration of `scores` (logits, `labels.len() × classes`) against `labels`, in `bins` bins.
+/// Calibration of `scores` (logits, `labels.len() × classes`, row-major; the softmax is taken
+/// here) against `labels`, in `bins` equal-width bins. The prediction is the argmax (lowest index
+/// among equal maxima). An error when `classes` or `bins` is 0, `scores` has the wrong length, or
+/// there is no sample.
 pub fn calibration(
     scores: &[f32],
     labels: &[u32],

@@ -29,14 +29,20 @@ impl Default for ShotThresholds {
 /// Accuracy (mean recall) over one group of classes; `None` when the group is empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Group {
+    /// The group and its bounds, as reports print it (`"many (> 100)"`, `"rarest third"`).
     pub name: String,
+    /// Class indices in the group, ascending for the shot groups, by training count (commonest
+    /// first) for the terciles.
     pub classes: Vec<usize>,
+    /// Mean recall over the group's classes; `None` when it has none.
     pub accuracy: Option<f64>,
 }
 
 /// Many / medium / few-shot accuracy under `t` (the groups' names say their bounds), and the same
-/// by terciles of the classes ordered by training count (rarest third, middle, commonest), the
-/// alternative when a fixed-threshold group is empty. `recall` and `counts` per class.
+/// by terciles of the classes ordered by training count, returned commonest third, middle third,
+/// rarest third (sizes differing by at most one, the larger first): the alternative when a
+/// fixed-threshold group is empty. `recall` and `counts` per class (`N_C` each; `counts` in
+/// training images). An error when they differ in length or `t.few_below > t.many_above + 1`.
 pub fn shot_groups(
     recall: &[f64],
     counts: &[usize],
@@ -97,9 +103,13 @@ pub fn shot_groups(
 /// never predicted has no precision).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassScores {
+    /// `tp / (tp + fp)`; `None` when the class is never predicted.
     pub precision: Option<f64>,
+    /// `tp / (tp + fn)`; `None` when the class has no test sample.
     pub recall: Option<f64>,
+    /// `2·tp / (2·tp + fp + fn)`; `None` when the class is neither present nor predicted.
     pub f1: Option<f64>,
+    /// `tn / (tn + fp)`; `None` when every sample is of this class.
     pub specificity: Option<f64>,
 }
 

@@ -32,6 +32,7 @@ pub struct ConfusionMatrix {
 }
 
 impl ConfusionMatrix {
+    /// An all-zero `classes × classes` matrix.
     pub fn new(classes: usize) -> Self {
         ConfusionMatrix {
             classes,
@@ -39,7 +40,8 @@ impl ConfusionMatrix {
         }
     }
 
-    /// Counts one sample of class `truth` predicted as `pred`.
+    /// Counts one sample of class `truth` predicted as `pred`; an error when either is not below
+    /// the class count.
     pub fn add(&mut self, truth: usize, pred: usize) -> Result<()> {
         if truth >= self.classes || pred >= self.classes {
             return Err(Error::invalid(
@@ -54,6 +56,8 @@ impl ConfusionMatrix {
         Ok(())
     }
 
+    /// The matrix of paired true and predicted labels (both class indices below `classes`); an
+    /// error when the two differ in length or a label is out of range.
     pub fn from_predictions(truth: &[u32], pred: &[u32], classes: usize) -> Result<Self> {
         if truth.len() != pred.len() {
             return Err(Error::shape(
@@ -68,6 +72,7 @@ impl ConfusionMatrix {
         Ok(cm)
     }
 
+    /// Number of classes `N_C` (the matrix is `N_C × N_C`).
     pub fn classes(&self) -> usize {
         self.classes
     }
@@ -96,6 +101,7 @@ impl ConfusionMatrix {
             .collect()
     }
 
+    /// Samples counted (the sum of all entries).
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
@@ -132,14 +138,16 @@ impl ConfusionMatrix {
         Ok(self.trace() as f64 / total as f64)
     }
 
-    /// Mean of the per-class recalls; an error if a class has no samples.
+    /// ACSA, the mean of the per-class recalls (the paper's Eq. 6); an error if a class has no
+    /// samples or the matrix has no class.
     pub fn acsa(&self) -> Result<f64> {
         let r = self.checked_recalls()?;
         Ok(r.iter().sum::<f64>() / r.len() as f64)
     }
 
-    /// `(Π r_i)^(1/N_C)`, 0 when any recall is 0; computed as `exp(mean ln r_i)` so that many
-    /// small recalls do not underflow the product. An error if a class has no samples.
+    /// GM, `(Π r_i)^(1/N_C)` (the paper's Eq. 6), 0 when any recall is 0; computed as
+    /// `exp(mean ln r_i)` so that many small recalls do not underflow the product. An error if a
+    /// class has no samples or the matrix has no class.
     pub fn gm(&self) -> Result<f64> {
         let r = self.checked_recalls()?;
         if r.contains(&0.0) {
@@ -198,8 +206,9 @@ fn check_scores(scores: &[f32], labels: &[u32], classes: usize) -> Result<()> {
     Ok(())
 }
 
-/// The highest-scoring class of each row of `scores` (`n × classes`), the lowest index among
-/// equal maxima.
+/// The highest-scoring class of each row of `scores` (`n × classes`, row-major), the lowest index
+/// among equal maxima. An error when `scores` does not split into rows of `classes` (or
+/// `classes = 0`), or on a NaN score.
 pub fn argmax(scores: &[f32], classes: usize) -> Result<Vec<u32>> {
     if classes == 0 || !scores.len().is_multiple_of(classes) {
         return Err(Error::shape(
@@ -231,6 +240,7 @@ pub fn argmax(scores: &[f32], classes: usize) -> Result<Vec<u32>> {
 /// Fraction of samples whose true class is among the `k` highest scores. The true class's rank is
 /// the number of other classes scoring strictly higher plus the number scoring the same (ties go
 /// against the truth); a hit is a rank below `k`. `scores` is `labels.len() × classes`, row-major.
+/// An error on a shape mismatch, a label not below `classes`, a NaN score, `k = 0` or no samples.
 pub fn top_k(scores: &[f32], labels: &[u32], classes: usize, k: usize) -> Result<f64> {
     check_scores(scores, labels, classes)?;
     if k == 0 {
@@ -263,7 +273,9 @@ pub struct Metrics {
     /// Top-5 accuracy with ties against the truth; only when there are more than 5 classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top5: Option<f64>,
+    /// Average class-specific accuracy, the mean per-class recall (the paper's Eq. 6).
     pub acsa: f64,
+    /// Geometric mean of the per-class recalls (the paper's Eq. 6); 0 when a recall is 0.
     pub gm: f64,
     /// Recall of each class.
     pub recall: Vec<f64>,
@@ -279,8 +291,10 @@ pub struct Metrics {
     pub calibration: Option<Calibration>,
 }
 
-/// Metrics of `scores` (`labels.len() × classes`, logits or probabilities: only their order
-/// matters) against `labels`. An error if a class has no test samples (see the module notes).
+/// Metrics of `scores` (`labels.len() × classes`, row-major f32 logits) against `labels`. Every
+/// metric but the calibration depends only on each row's order; the calibration reads the scores
+/// as logits (softmax). An error if a class has no test samples (see the module notes), on a
+/// shape mismatch, a label not below `classes`, a NaN score, or no samples.
 pub fn evaluate(scores: &[f32], labels: &[u32], classes: usize) -> Result<Metrics> {
     check_scores(scores, labels, classes)?;
     let pred = argmax(scores, classes)?;

@@ -10,8 +10,12 @@ use crate::nn::Mlp;
 /// (METHOD.md §4 Choice: `2·N_s` outputs, one scalar weight per sampled row and stream.)
 #[derive(Clone)]
 pub struct Generator<B: Backend> {
+    /// The network, `B × (z_dim + N_C) → B × 2·N_s`, named `g`; output columns `0..N_s` are the
+    /// texture weights' logits `g_t`, `N_s..2·N_s` the shape ones' `g_s`.
     pub net: Mlp<B>,
+    /// Width of the noise `z ~ N(0, I)`, the first `z_dim` input columns (the rest is `onehot(c)`).
     pub z_dim: usize,
+    /// `N_s`, dictionary rows combined per generated sample.
     pub ns: usize,
 }
 
@@ -19,10 +23,15 @@ pub struct Generator<B: Backend> {
 /// least-squares GAN).
 #[derive(Clone)]
 pub struct Discriminator<B: Backend> {
+    /// The network, `B × (d + N_C) → B × 1`, named `d`: input `[f_t ‖ f_s ‖ onehot(c)]`, output
+    /// the raw score the least-squares losses of the paper's Eqs. 4–5 compare with 1 and 0.
     pub net: Mlp<B>,
 }
 
 impl<B: Backend> Generator<B> {
+    /// G for `classes` classes and `ns` rows per sample, with `cfg`'s `z_dim`, `g_hidden` widths
+    /// and `leaky_slope`; weights drawn from `rng` (see [`Linear::new`](crate::nn::Linear::new)).
+    /// Fails only if the backend cannot allocate.
     pub fn new(
         be: &B,
         cfg: &ModelConfig,
@@ -45,6 +54,9 @@ impl<B: Backend> Generator<B> {
 }
 
 impl<B: Backend> Discriminator<B> {
+    /// D on `feature_dim = d_t + d_s` feature columns plus the `classes`-wide one-hot, with
+    /// `cfg`'s `d_hidden` widths and `leaky_slope`; weights drawn from `rng`. Fails only if the
+    /// backend cannot allocate.
     pub fn new(
         be: &B,
         cfg: &ModelConfig,

@@ -14,12 +14,18 @@ use crate::nn::{Mlp, Mode, Param, ParamStore};
 /// on the shape stream when the data set has landmarks.
 #[derive(Clone)]
 pub struct Heads<B: Backend> {
+    /// Texture stream `f_t`, `B × d_in_t → B × d_t` (named `f_t`); frozen after Phase 1.
     pub f_t: Mlp<B>,
+    /// Shape stream `f_s`, `B × d_in_s → B × d_s` (named `f_s`); frozen after Phase 1.
     pub f_s: Mlp<B>,
+    /// Auxiliary classifier A, `Linear(d_s → N_C)` on `f_s^f` (named `a`); Phase 1 only.
     pub a: Mlp<B>,
+    /// Main classifier Q on `[f_t^f ‖ f_s^f]`, `B × d → B × N_C` logits (named `q`; see
+    /// [`build_q`]); fine-tuned in Phase 2.
     pub q: Mlp<B>,
     /// The landmark module (METHOD.md §1 LDM); `None` when the data set has no landmarks (K = 0).
     pub ldm: Option<Ldm<B>>,
+    /// Number of classes `N_C`, the width of A's and Q's logits.
     pub classes: usize,
     /// Width of the shape stream's own backbone vector when two backbones feed the streams.
     d_in_s: Option<usize>,
@@ -37,24 +43,29 @@ pub struct HeadsSpec {
     /// `None`: one backbone feeds both streams and `x` has `d_in_t` columns. `Some(d)`: two
     /// backbones, `x = [x_t | x_s]` with `d_in_t + d` columns.
     pub d_in_s: Option<usize>,
+    /// Number of classes `N_C`.
     pub classes: usize,
     /// Landmarks K of the landmark module; 0 = no module.
     pub landmarks: usize,
 }
 
-/// The landmark module (METHOD.md §1): from `f_s^f`, `K` raw `grid × grid` heatmaps and `K` visibility
-/// logits, each a single Linear.
+/// The landmark module (METHOD.md §1): from `f_s^f`, `K` raw `grid × grid` heatmaps and `K`
+/// visibility logits, each a single Linear.
 #[derive(Clone)]
 pub struct Ldm<B: Backend> {
     /// `Linear(d_s → K·grid²)`, identity activation; map `k` is columns `k·grid² ..`, row-major.
     pub heat: Mlp<B>,
     /// `Linear(d_s → K)` visibility logits.
     pub vis: Mlp<B>,
+    /// Number of landmarks `K` (8 for DeepFashion).
     pub k: usize,
+    /// Side of each heatmap in cells (`HEATMAP_GRID = 28`, METHOD.md §1).
     pub grid: usize,
 }
 
 impl<B: Backend> Ldm<B> {
+    /// The module on `d_s` shape features for `k` landmarks on a `grid × grid` heatmap, heatmap
+    /// Linear drawn from `rng` first. An error when `k` or `grid` is 0.
     pub fn new(be: &B, d_s: usize, k: usize, grid: usize, rng: &mut impl Rng) -> Result<Self> {
         if k == 0 || grid == 0 {
             return Err(Error::invalid(
@@ -71,7 +82,9 @@ impl<B: Backend> Ldm<B> {
         Ok(Ldm { heat, vis, k, grid })
     }
 
-    /// `(heatmaps B × K·grid², visibility logits B × K)` from shape features.
+    /// `(heatmaps B × K·grid², visibility logits B × K)` from shape features `f_s^f` (`B × d_s`).
+    /// The heatmaps are raw (no activation), compared with the targets by the paper's Eq. 1; the
+    /// visibility logits go to a BCE with logits (METHOD.md §2).
     pub fn forward(
         &mut self,
         be: &B,
@@ -84,7 +97,10 @@ impl<B: Backend> Ldm<B> {
         ))
     }
 
-    /// Sets the module's gradients and returns the gradient with respect to its input `f_s^f`.
+    /// From `∂L/∂heatmaps` (`B × K·grid²`) and `∂L/∂visibility logits` (`B × K`), sets the
+    /// module's gradients and returns the sum of both heads' gradients with respect to their
+    /// common input `f_s^f` (`B × d_s`). Needs a training-mode [`forward`](Self::forward) on the
+    /// same batch; an error when there was none.
     pub fn backward(&mut self, be: &B, d_heat: &Tensor<B>, d_vis: &Tensor<B>) -> Result<Tensor<B>> {
         let mut d = self
             .heat
@@ -98,12 +114,14 @@ impl<B: Backend> Ldm<B> {
         Ok(d)
     }
 
+    /// The heatmap head's parameters, then the visibility head's.
     pub fn params(&self) -> Vec<&Param<B>> {
         let mut out = self.heat.params();
         out.extend(self.vis.params());
         out
     }
 
+    /// The heatmap head's parameters, then the visibility head's.
     pub fn params_mut(&mut self) -> Vec<&mut Param<B>> {
         let mut out = self.heat.params_mut();
         out.extend(self.vis.params_mut());
@@ -111,7 +129,9 @@ impl<B: Backend> Ldm<B> {
     }
 }
 
-/// `Q = Linear(d → h_q) → ReLU → Linear(h_q → N_C)`, or a single Linear when `h_q = 0`.
+/// The main classifier `Q = Linear(d → h_q) → ReLU → Linear(h_q → N_C)`, or a single Linear when
+/// `q_hidden = h_q = 0` (METHOD.md §1), named `q`, on `d = d_t + d_s` feature columns and giving
+/// `classes` logits. Weights drawn from `rng`; fails only if the backend cannot allocate.
 pub fn build_q<B: Backend>(
     be: &B,
     d: usize,
@@ -144,7 +164,9 @@ fn stream_block<B: Backend>(
 }
 
 impl<B: Backend> Heads<B> {
-    /// Heads on one backbone vector of width `d_in` feeding both streams, without landmarks.
+    /// Heads on one backbone vector of width `d_in` feeding both streams, for `classes` classes
+    /// and without a landmark module; the widths come from `cfg`. [`Heads::from_spec`] with
+    /// `d_in_s: None, landmarks: 0`, and fails as it does.
     pub fn new(
         be: &B,
         cfg: &ModelConfig,
@@ -163,6 +185,12 @@ impl<B: Backend> Heads<B> {
 
     /// Heads for `spec`. The random draws of `f_t`, `f_s`, `A`, `Q` come first and in that order,
     /// so heads without landmarks on one backbone start exactly as [`Heads::new`]'s always did.
+    /// The stream widths and `h_q` come from `cfg`; the landmark heatmaps are
+    /// `HEATMAP_GRID × HEATMAP_GRID`.
+    ///
+    /// # Errors
+    ///
+    /// When `spec.d_in_s` is `Some(0)`, or when the backend cannot allocate.
     pub fn from_spec(
         be: &B,
         cfg: &ModelConfig,
@@ -198,6 +226,8 @@ impl<B: Backend> Heads<B> {
         })
     }
 
+    /// What these heads were built for: [`Heads::from_spec`] on it, with the same `cfg`, gives
+    /// heads of the same shapes.
     pub fn spec(&self) -> HeadsSpec {
         HeadsSpec {
             d_in_t: self.f_t.d_in(),
@@ -207,9 +237,11 @@ impl<B: Backend> Heads<B> {
         }
     }
 
+    /// Width `d_t` of the texture features `f_t^f`.
     pub fn d_t(&self) -> usize {
         self.f_t.d_out()
     }
+    /// Width `d_s` of the shape features `f_s^f`.
     pub fn d_s(&self) -> usize {
         self.f_s.d_out()
     }
@@ -220,7 +252,8 @@ impl<B: Backend> Heads<B> {
     }
 
     /// The texture and shape streams' inputs `(x_t, x_s)` from `x`: `x` itself for both with one
-    /// backbone, its two column blocks with two.
+    /// backbone, its two column blocks with two. An error when, with two backbones, `x` does not
+    /// have `d_in_t + d_in_s` columns.
     pub fn stream_inputs<'a>(&self, be: &B, x: &'a Tensor<B>) -> Result<StreamInputs<'a, B>> {
         let Some(d_s) = self.d_in_s else {
             return Ok((Cow::Borrowed(x), Cow::Borrowed(x)));
@@ -245,7 +278,9 @@ impl<B: Backend> Heads<B> {
         Ok((Cow::Owned(xt), Cow::Owned(xs)))
     }
 
-    /// `(f_t^f, f_s^f)` for a batch of backbone vectors.
+    /// `(f_t^f, f_s^f)`, `B × d_t` and `B × d_s`, for a `B × d_in` batch of backbone vectors, both
+    /// streams in `mode`. An error when `x` has the wrong width (or, in training mode, fewer than
+    /// two rows).
     pub fn features(
         &mut self,
         be: &B,
@@ -259,15 +294,17 @@ impl<B: Backend> Heads<B> {
         ))
     }
 
-    /// Q's logits for backbone vectors, in inference mode.
+    /// Q's logits, `B × N_C`, for a `B × d_in` batch of backbone vectors, everything in inference
+    /// mode (BatchNorm's running averages). An error when `x` has the wrong width.
     pub fn predict(&mut self, be: &B, x: &Tensor<B>) -> Result<Tensor<B>> {
         let (ft, fs) = self.features(be, x, Mode::Eval)?;
         let f = be.concat_cols(&[&ft, &fs])?;
         self.q.forward(be, &f, Mode::Eval)
     }
 
-    /// The landmark module's `(heatmaps, visibility logits)` for backbone vectors, in inference
-    /// mode; an error when the heads have no landmark module.
+    /// The landmark module's `(heatmaps B × K·grid², visibility logits B × K)` for a `B × d_in`
+    /// batch of backbone vectors, in inference mode; an error when the heads have no landmark
+    /// module or `x` has the wrong width.
     pub fn predict_landmarks(&mut self, be: &B, x: &Tensor<B>) -> Result<(Tensor<B>, Tensor<B>)> {
         if self.ldm.is_none() {
             return Err(Error::invalid(
@@ -299,6 +336,8 @@ impl<B: Backend> Heads<B> {
             .collect()
     }
 
+    /// Copies every network's parameters and running averages into `store` (see
+    /// [`Mlp::export`]), under the names `f_t.*`, `f_s.*`, `a.*`, `q.*`, `ldm_heat.*`, `ldm_vis.*`.
     pub fn export(&self, be: &B, store: &mut ParamStore) -> Result<()> {
         for m in self.modules() {
             m.export(be, store)?;
@@ -306,6 +345,8 @@ impl<B: Backend> Heads<B> {
         Ok(())
     }
 
+    /// Loads what [`export`](Self::export) wrote into heads of the same spec (see
+    /// [`Mlp::import`]); an error naming the first missing or wrongly shaped tensor.
     pub fn import(&mut self, be: &B, store: &ParamStore) -> Result<()> {
         let mut mods = vec![&mut self.f_t, &mut self.f_s, &mut self.a, &mut self.q];
         if let Some(l) = &mut self.ldm {

@@ -4,16 +4,24 @@ use super::{BatchNorm1d, Linear, Mode, Param, ParamStore};
 use crate::backend::{Activation, Backend, Tensor};
 use crate::error::{Error, Result};
 
+/// One layer of an [`Mlp`], each with its activation fused in.
 #[derive(Clone)]
 pub enum Layer<B: Backend> {
+    /// `act(x·W + b)`.
     Linear(Linear<B>),
+    /// `act(BatchNorm1d(x))`; keeps the width.
     BatchNorm(BatchNorm1d<B>),
 }
 
-/// A stack of fused `Linear(+act)` and `BatchNorm1d(+act)` layers.
+/// A stack of fused `Linear(+act)` and `BatchNorm1d(+act)` layers, `B × d_in → B × d_out`, with
+/// a hand-written backward. Every network of the crate (the streams, A, Q, the landmark module, G
+/// and D) is one; build it with [`Mlp::builder`].
 #[derive(Clone)]
 pub struct Mlp<B: Backend> {
+    /// The network's name; layer `i`'s tensors are named `{name}.{i}.weight`, `{name}.{i}.gamma`,
+    /// …, the keys of [`export`](Self::export).
     pub name: String,
+    /// The layers, input first.
     pub layers: Vec<Layer<B>>,
     d_in: usize,
 }
@@ -23,7 +31,9 @@ enum Spec {
     BatchNorm(Activation),
 }
 
-/// Builds an [`Mlp`] layer by layer: `Mlp::builder("q", 256).linear(256, Relu).linear(10, Identity)`.
+/// Builds an [`Mlp`] layer by layer, each layer's input width being the previous one's output:
+/// `Mlp::builder("q", 256).linear(256, Relu).linear(10, Identity)`. Nothing is allocated or drawn
+/// until [`build`](Self::build).
 pub struct MlpBuilder {
     name: String,
     d_in: usize,
@@ -31,10 +41,12 @@ pub struct MlpBuilder {
 }
 
 impl MlpBuilder {
+    /// Appends a `Linear` to `d_out` columns, then `act`.
     pub fn linear(mut self, d_out: usize, act: Activation) -> Self {
         self.specs.push(Spec::Linear(d_out, act));
         self
     }
+    /// Appends a `BatchNorm1d` over the current width, then `act`.
     pub fn batchnorm(mut self, act: Activation) -> Self {
         self.specs.push(Spec::BatchNorm(act));
         self
@@ -43,6 +55,9 @@ impl MlpBuilder {
     pub fn linear_bn(self, d_out: usize, act: Activation) -> Self {
         self.linear(d_out, Activation::Identity).batchnorm(act)
     }
+    /// Allocates the layers on `be`, drawing the Linear initialisations from `rng` in layer order
+    /// (see [`Linear::new`]); layer `i` is named `{name}.{i}`. Fails only if the backend cannot
+    /// allocate.
     pub fn build<B: Backend>(self, be: &B, rng: &mut impl Rng) -> Result<Mlp<B>> {
         let mut layers = Vec::with_capacity(self.specs.len());
         let mut width = self.d_in;
@@ -66,6 +81,7 @@ impl MlpBuilder {
 }
 
 impl<B: Backend> Mlp<B> {
+    /// An empty [`MlpBuilder`] for a network called `name` on `d_in` input columns.
     pub fn builder(name: &str, d_in: usize) -> MlpBuilder {
         MlpBuilder {
             name: name.to_string(),
@@ -74,9 +90,11 @@ impl<B: Backend> Mlp<B> {
         }
     }
 
+    /// Input width.
     pub fn d_in(&self) -> usize {
         self.d_in
     }
+    /// Output width: the last Linear's, or `d_in` when there is none.
     pub fn d_out(&self) -> usize {
         self.layers
             .iter()
@@ -88,6 +106,9 @@ impl<B: Backend> Mlp<B> {
             .unwrap_or(self.d_in)
     }
 
+    /// The output, `B × d_out`, for `x` of shape `B × d_in`, through every layer in `mode` (see
+    /// [`Mode`]). An error when `x` does not have `d_in` columns, or when a BatchNorm layer gets
+    /// fewer than two rows in training mode.
     pub fn forward(&mut self, be: &B, x: &Tensor<B>, mode: Mode) -> Result<Tensor<B>> {
         if x.cols() != self.d_in {
             return Err(Error::shape(
@@ -111,8 +132,12 @@ impl<B: Backend> Mlp<B> {
         Ok(h.unwrap_or_else(|| x.clone()))
     }
 
-    /// Backward through every layer, setting parameter gradients; returns the input gradient
-    /// when `need_dx` (skipped for a network whose input is data, which saves a product).
+    /// From `dy = ∂L/∂output` (`B × d_out`), backward through every layer, setting (overwriting)
+    /// every parameter's gradient. Returns `∂L/∂x` (`B × d_in`) when `need_dx`; without it the
+    /// first Linear's input product is skipped (for a network whose input is data) and the result
+    /// is `None`, unless the first layer is a BatchNorm, whose input gradient comes anyway. Needs
+    /// a training-mode [`forward`](Self::forward) on the same batch just before; an error when a
+    /// layer has none.
     pub fn backward(&mut self, be: &B, dy: &Tensor<B>, need_dx: bool) -> Result<Option<Tensor<B>>> {
         let mut g = dy.clone();
         for (i, layer) in self.layers.iter_mut().enumerate().rev() {
@@ -129,7 +154,9 @@ impl<B: Backend> Mlp<B> {
     }
 
     /// The gradient with respect to the network's input, without its parameters' gradients (see
-    /// [`Linear::backward_input`]); BatchNorm layers run their full backward.
+    /// [`Linear::backward_input`]); BatchNorm layers run their full backward, so their `γ`, `β`
+    /// gradients are overwritten. `dy` is `B × d_out`, the result `B × d_in`. Same cache
+    /// requirement as [`backward`](Self::backward).
     pub fn backward_input(&mut self, be: &B, dy: &Tensor<B>) -> Result<Tensor<B>> {
         let mut g = dy.clone();
         for layer in self.layers.iter_mut().rev() {
@@ -141,6 +168,7 @@ impl<B: Backend> Mlp<B> {
         Ok(g)
     }
 
+    /// Every trainable parameter, in layer order (`W`, `b` or `γ`, `β` per layer).
     pub fn params_mut(&mut self) -> Vec<&mut Param<B>> {
         let mut out = Vec::new();
         for layer in &mut self.layers {
@@ -152,6 +180,7 @@ impl<B: Backend> Mlp<B> {
         out
     }
 
+    /// Every trainable parameter, in layer order (`W`, `b` or `γ`, `β` per layer).
     pub fn params(&self) -> Vec<&Param<B>> {
         let mut out = Vec::new();
         for layer in &self.layers {
@@ -163,7 +192,9 @@ impl<B: Backend> Mlp<B> {
         out
     }
 
-    /// Parameters and BatchNorm running averages, by name.
+    /// Copies the parameters and the BatchNorm running averages into `store` as f32, under their
+    /// names (`{layer}.running_mean`, `{layer}.running_var` for the averages), replacing entries
+    /// of the same name. Fails only if a download fails.
     pub fn export(&self, be: &B, store: &mut ParamStore) -> Result<()> {
         for p in self.params() {
             store.put_tensor(be, &p.name, &p.value)?;
@@ -177,8 +208,10 @@ impl<B: Backend> Mlp<B> {
         Ok(())
     }
 
-    /// Loads what [`export`](Self::export) wrote; a missing or wrongly shaped tensor is an error
-    /// naming it.
+    /// Loads what [`export`](Self::export) wrote, into the shapes this network already has, and
+    /// clears every gradient and Adam moment. A missing or wrongly shaped tensor is an error naming
+    /// it; tensors in `store` that this network does not use are ignored. The parameters read
+    /// before an error keep their new values.
     pub fn import(&mut self, be: &B, store: &ParamStore) -> Result<()> {
         for p in self.params_mut() {
             let (r, c) = p.value.shape();

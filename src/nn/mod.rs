@@ -18,6 +18,9 @@ pub use store::{HostTensor, ParamStore};
 /// Training mode (batch statistics, caches kept for backward) or inference mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// BatchNorm normalises with the batch's statistics and moves its running averages; every
+    /// layer keeps the inputs/outputs its backward needs.
     Train,
+    /// BatchNorm uses its running averages; nothing is cached, so no backward may follow.
     Eval,
 }

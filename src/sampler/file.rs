@@ -8,7 +8,7 @@ use std::path::Path;
 use super::fit::FittedSampler;
 use super::options::SamplerOptions;
 use crate::error::{Error, Result};
-use crate::io::tensor_file::{read_bytes, Dtype, TensorReader, TensorWriter};
+use crate::internal::io::tensor_file::{read_bytes, Dtype, TensorReader, TensorWriter};
 use crate::nn::ParamStore;
 use crate::train::dictionary::Dictionary;
 
@@ -19,7 +19,9 @@ const FORMAT: &str = "convexgan-sampler-v1";
 const MAX_CLASSES: usize = 1 << 20;
 
 impl FittedSampler {
-    /// Atomic write (temporary file, then rename).
+    /// Writes the sampler to `path` as one safetensors file (G's and Q's weights, the
+    /// standardisation, the dictionary and, in the metadata, the options, labels, counts and
+    /// `N_s`), atomically (temporary file, then rename); an error when it cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
         let dict = self.dict.to_bytes(path)?;
         let mut w = TensorWriter::new();

@@ -12,8 +12,8 @@ use super::options::SamplerOptions;
 use super::strategy::{rows_to_generate, Strategy};
 use crate::backend::Backend;
 use crate::config::{Phase2Config, QLoss};
+use crate::data::arrays::{Matrix, MatrixRef};
 use crate::error::{Error, Result};
-use crate::io::arrays::{Matrix, MatrixRef};
 use crate::model::{build_q, Generator};
 use crate::nn::{LrSchedule, Mode, ParamStore};
 use crate::train::baselines::{finetune_q, Sampling};
@@ -34,6 +34,7 @@ const CHUNK: usize = 4096;
 /// any backend to draw rows ([`on`](Self::on)).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FittedSampler {
+    /// The options the sampler was fitted with (also how G is rebuilt on load).
     pub options: SamplerOptions,
     /// The user's label of each class, ascending; class `i` of the networks is `labels[i]`.
     pub labels: Vec<u32>,
@@ -43,13 +44,15 @@ pub struct FittedSampler {
     pub dim: usize,
     /// `N_s` the generator was trained with.
     pub ns: usize,
-    /// Per-column mean and scale of the standardisation (`x = z · scale + mean`).
+    /// Per-column mean of the standardisation (`x = z · scale + mean`), `dim` values.
     pub mean: Vec<f32>,
+    /// Per-column scale of the standardisation, `dim` values (1 for a constant column).
     pub scale: Vec<f32>,
     /// The standardised dictionaries.
     pub dict: Dictionary,
-    /// G's weights, and Q's after Phase 2.
+    /// G's weights after Phase 2 (tensors `g.*`).
     pub generator: ParamStore,
+    /// Q's weights after Phase 2 (tensors `q.*`), a classifier on standardised rows.
     pub classifier: ParamStore,
     /// Mean losses of Q's training (stage `finetune`) and of Phase 2 (stage `phase2`).
     pub logs: Vec<EpochLog>,
@@ -58,6 +61,16 @@ pub struct FittedSampler {
 /// Fits a sampler on `x` (`rows × cols`) with one label per row. Labels are any `u32`; at least
 /// two classes, and not all of the same size (Phase 2 draws the classes it generates in proportion
 /// to how far each is below the majority). `progress` shows progress bars.
+///
+/// The fit standardises the columns, trains Q on the real rows, builds the dictionaries and plays
+/// Phase 2 (METHOD.md §9), all seeded from `options.seed`.
+///
+/// # Errors
+///
+/// Options that [`SamplerOptions::validate`] refuses; `x` of the wrong length, empty, or holding
+/// a NaN or Inf; a label count other than `x.rows`; `shape_columns` leaving no texture column;
+/// a single class or classes all of the same count; an explicit `ns` above the smallest class; or
+/// a non-finite loss while training.
 pub fn fit<'x, B: Backend>(
     be: &B,
     x: impl Into<MatrixRef<'x>>,
@@ -275,7 +288,8 @@ fn standardisation(x: MatrixRef<'_>) -> (Vec<f32>, Vec<f32>) {
 }
 
 impl FittedSampler {
-    /// The network index of label `label`.
+    /// The network index of label `label` (its position in [`labels`](Self::labels)); an error
+    /// when the label was not fitted.
     pub fn class_index(&self, label: u32) -> Result<usize> {
         self.labels.binary_search(&label).map_err(|_| {
             Error::invalid(
@@ -286,7 +300,8 @@ impl FittedSampler {
     }
 
     /// Synthetic rows for each class under `strategy` (imbalanced-learn's meaning, on the fitted
-    /// counts), keyed by the user's labels: `(label, rows to generate)`, in label order.
+    /// counts), keyed by the user's labels: `(label, rows to generate)`, in label order. An error
+    /// as [`rows_to_generate`], or for a target naming a label that was not fitted.
     pub fn plan(&self, strategy: &Strategy) -> Result<Vec<(u32, usize)>> {
         let strategy = match strategy {
             Strategy::Targets(t) => {
@@ -302,7 +317,8 @@ impl FittedSampler {
         Ok(self.labels.iter().copied().zip(n).collect())
     }
 
-    /// The fitted generator and dictionaries on `be`, ready to draw rows.
+    /// The fitted generator and dictionaries on `be`, ready to draw rows. An error when the
+    /// stored weights do not fit the options' networks (a corrupt or edited file).
     pub fn on<'s, B: Backend>(&'s self, be: &'s B) -> Result<Generating<'s, B>> {
         Ok(Generating {
             sampler: self,
@@ -322,8 +338,10 @@ impl FittedSampler {
         Ok(g)
     }
 
-    /// The synthetic rows of `plan` drawn from the seed's sampling stream (the same rows every
-    /// time for the same fit and plan), labels beside them.
+    /// The synthetic rows of `plan` (`(label, count)` pairs, as [`plan`](Self::plan) gives)
+    /// drawn from the seed's sampling stream (the same rows every time for the same fit and plan),
+    /// labels beside them: a `Σ count × dim` matrix in the user's scale, in plan order. An error on
+    /// a label that was not fitted or a non-finite generated value.
     pub fn generate<B: Backend>(
         &self,
         be: &B,
@@ -349,7 +367,8 @@ impl FittedSampler {
     }
 
     /// imbalanced-learn's `fit_resample` after the fit: `x` and `y` (the fitted data) followed by
-    /// the synthetic rows of `strategy`.
+    /// the synthetic rows of `strategy`. The counts come from the fit, not from `x`; an error when
+    /// `x` is not `y.len() × dim`, or as [`plan`](Self::plan) and [`generate`](Self::generate).
     pub fn resample<B: Backend>(
         &self,
         be: &B,
@@ -385,7 +404,8 @@ impl FittedSampler {
     }
 }
 
-/// A fitted sampler's generator on a backend.
+/// A fitted sampler's generator and dictionaries on a backend ([`FittedSampler::on`]), for
+/// drawing rows class by class with the caller's random stream.
 pub struct Generating<'s, B: Backend> {
     sampler: &'s FittedSampler,
     be: &'s B,
@@ -396,6 +416,7 @@ pub struct Generating<'s, B: Backend> {
 impl<B: Backend> Generating<'_, B> {
     /// `n` synthetic rows of class `label` (the user's label), in the user's scale: each a convex
     /// combination of `N_s` distinct rows of that class's dictionary, weighted by G (Eq. 3).
+    /// Returns an `n × dim` matrix; an error on a label that was not fitted or a non-finite value.
     pub fn sample(&mut self, label: u32, n: usize, rng: &mut impl Rng) -> Result<Matrix> {
         let s = self.sampler;
         let be = self.be;

@@ -1,10 +1,11 @@
-//! Over-sampling a user's own features (imbalanced-learn's `fit_resample` convention): [`fit`] a
-//! sampler on features and labels from any network, then draw synthetic rows per class
-//! ([`Generating::sample`]) or resample to a [`Strategy`] ([`FittedSampler::resample`]). A fitted
-//! sampler is saved to one file and loaded again without refitting.
+//! Over-sampling a user's own features (imbalanced-learn's `fit_resample` convention):
+//! [`fit`](fit()) a sampler on features and labels from any network, then draw synthetic rows per
+//! class ([`Generating::sample`]) or resample to a [`Strategy`] ([`FittedSampler::resample`]). A
+//! fitted sampler is saved to one file ([`FittedSampler::save`]) and loaded again without
+//! refitting ([`FittedSampler::load`]). METHOD.md §9 has what a fit computes.
 //!
 //! ```
-//! use convexgan::io::arrays::Matrix;
+//! use convexgan::data::arrays::Matrix;
 //! use convexgan::sampler::{fit, SamplerOptions, Strategy};
 //! # fn main() -> convexgan::Result<()> {
 //! // Two clusters of 2-D points, 40 of class 0 and 8 of class 1.

@@ -18,14 +18,17 @@ pub const DEFAULT_NS: usize = 30;
 /// [`MAX_ITERATIONS`] (so 100,000 rows of 512 features resample in under two minutes on two cores;
 /// BENCHMARKS.md has the measurement and what the cap costs in quality).
 pub const AUTO_EPOCHS: usize = 10;
+/// The least Phase 2 iterations of an automatic budget (see [`AUTO_EPOCHS`]).
 pub const MIN_ITERATIONS: usize = 300;
+/// The most Phase 2 iterations of an automatic budget (see [`AUTO_EPOCHS`]).
 pub const MAX_ITERATIONS: usize = 1000;
 
 /// Q's updates on the real rows before Phase 2: `q_epochs` passes, but at most this many (on
 /// 100,000 rows, ten passes would be 3,910 updates for a classifier that has converged long before).
 pub const MAX_Q_UPDATES: usize = 2000;
 
-/// Options of [`fit`](super::fit). `Default` gives the documented defaults.
+/// Options of [`fit`](super::fit()). `Default` gives the documented defaults; they round-trip
+/// through serde (a sampler file stores them), unknown keys refused, missing ones defaulted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SamplerOptions {
@@ -58,8 +61,9 @@ pub struct SamplerOptions {
     pub q_hidden: usize,
     /// Noise width of G.
     pub z_dim: usize,
-    /// Hidden widths of G and D (Table 1).
+    /// Hidden widths of G, first layer first (Table 1: 512, 1024).
     pub g_hidden: Vec<usize>,
+    /// Hidden widths of D, first layer first (Table 1: 1024, 512).
     pub d_hidden: Vec<usize>,
     /// Rows kept per class in the dictionaries (METHOD.md §3).
     pub max_rows_per_class: usize,
@@ -161,7 +165,9 @@ impl SamplerOptions {
         (per_epoch.min(cap), self.q_epochs)
     }
 
-    /// `N_s` for classes whose smallest has `min_rows` dictionary rows.
+    /// `N_s` for classes whose smallest has `min_rows` dictionary rows: `ns` when set, else
+    /// `min(DEFAULT_NS, min_rows)`. An explicit `ns` above `min_rows` is an error naming
+    /// `smallest_class` (the label to report).
     pub fn ns_for(&self, min_rows: usize, smallest_class: usize) -> Result<usize> {
         match self.ns {
             None => Ok(DEFAULT_NS.min(min_rows)),
@@ -176,8 +182,9 @@ impl SamplerOptions {
         }
     }
 
-    /// The pipeline configuration Phase 2 runs under (the `fmnist` preset with these values);
-    /// Phase 2 runs `epochs` epochs of `per_epoch` iterations.
+    /// The pipeline configuration Phase 2 runs under (the `fmnist` preset with these values and
+    /// `N_s = ns`); Phase 2 runs `epochs` epochs, each as long as the `n_train` it is given
+    /// makes it.
     pub(crate) fn to_config(&self, ns: usize, epochs: usize) -> Config {
         let mut cfg = Config::fmnist();
         cfg.preset = "sampler".into();

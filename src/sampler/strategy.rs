@@ -20,9 +20,13 @@ use crate::error::{Error, Result};
 pub enum Strategy {
     /// `auto`, the same as `not majority`.
     Auto,
+    /// Every class but the majority raised to the majority's count.
     NotMajority,
+    /// Only the smallest class raised to the majority's count.
     Minority,
+    /// Every class but the smallest raised to the majority's count.
     NotMinority,
+    /// Every class raised to the majority's count (the majority itself gets none).
     All,
     /// The minority-to-majority ratio after resampling, in (0, 1].
     Ratio(f64),
@@ -73,9 +77,10 @@ fn bad(s: &str) -> Error {
     )
 }
 
-/// Rows to generate for each class, from the training counts (`counts[c]` rows of class `c`).
-/// Classes with no rows are not resampled (there is nothing to combine); naming one in explicit
-/// targets is an error.
+/// Rows to generate for each class, from the training counts (`counts[c]` rows of class `c`);
+/// one entry per class, in class order. Classes with no rows are not resampled (there is nothing
+/// to combine); naming one in explicit targets is an error. Also an error: fewer than two classes
+/// with rows, a ratio outside (0, 1], or a target below its class's count.
 pub fn rows_to_generate(counts: &[usize], strategy: &Strategy) -> Result<Vec<usize>> {
     let present: Vec<usize> = (0..counts.len()).filter(|&c| counts[c] > 0).collect();
     if present.len() < 2 {

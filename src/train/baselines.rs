@@ -1,7 +1,10 @@
 //! Baselines trained from the same Phase 1 checkpoint as Convex-GAN (issue: fair comparison):
 //! Q fine-tuned on real features only, with a re-weighting loss (focal, LDAM), with class-balanced
-//! resampling, or on a SMOTE-balanced feature set. They use Phase 2's optimizer, learning rate and
-//! number of Q updates, so the comparison isolates the generated samples.
+//! resampling (cRT), with deferred re-weighting (DRW), or on a SMOTE-balanced feature set
+//! (METHOD.md §8, §10). They use Phase 2's optimizer, learning rate and number of Q updates, so
+//! the comparison isolates the generated samples. [`finetune_q`] is the one training loop; the
+//! other over-samplers are in [`oversample`](super::oversample), the post-hoc corrections in
+//! [`posthoc`](super::posthoc).
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::Rng;
@@ -10,8 +13,8 @@ use super::EpochLog;
 use crate::backend::{Backend, Tensor};
 use crate::config::{Phase2Config, QLoss};
 use crate::error::{Error, Result};
+use crate::internal::progress;
 use crate::nn::{Adam, Mlp, Mode};
-use crate::progress;
 
 /// How fine-tuning batches are drawn from the real features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +34,9 @@ pub const DRW_BETA: f64 = 0.9999;
 
 /// Class-balanced weights from the effective number of samples (Cui, Jia, Lin, Song, Belongie,
 /// *Class-Balanced Loss Based on Effective Number of Samples*, CVPR 2019, Eq. 2 and Sec. 4):
-/// `w_c ∝ (1 − β) / (1 − β^{n_c})`, normalised so that they sum to the number of classes.
+/// `w_c ∝ (1 − β) / (1 − β^{n_c})`, normalised so that they sum to the number of classes. One
+/// weight per entry of `counts`; an error when β is outside `[0, 1)`, `counts` is empty or a
+/// count is 0.
 pub fn effective_number_weights(counts: &[usize], beta: f64) -> Result<Vec<f64>> {
     if !(0.0..1.0).contains(&beta) || counts.contains(&0) || counts.is_empty() {
         return Err(Error::invalid(
@@ -52,6 +57,16 @@ pub fn effective_number_weights(counts: &[usize], beta: f64) -> Result<Vec<f64>>
 
 /// Fine-tunes `q` on `feats` (`N × d`, on the backend) with labels `labels` for `updates_per_epoch`
 /// updates in each of `cfg.epochs` epochs.
+///
+/// `counts` (one per class, `N_C` entries) gives the class count for the LDAM margins and DRW's
+/// weights; `q_loss` is the class loss and `sampling` how each batch of `cfg.batch` rows is drawn
+/// from `rng`. Adam at `cfg.lr`'s rate for the epoch, from a fresh state. Returns one `finetune`
+/// log per epoch with the mean loss under `q_loss`'s name.
+///
+/// # Errors
+///
+/// No rows, `feats` and `labels` of different lengths, a label not below `counts.len()`, an empty
+/// class under [`Sampling::ClassBalanced`], a count of 0 for LDAM or DRW, or a non-finite loss.
 #[allow(clippy::too_many_arguments)]
 pub fn finetune_q<B: Backend>(
     be: &B,
@@ -160,6 +175,11 @@ pub fn finetune_q<B: Backend>(
 /// count with points `x_i + u·(x_nn − x_i)`, `x_i` a uniformly drawn member, `x_nn` one of its
 /// `k` nearest neighbours within the class (Euclidean), `u ~ U[0, 1)`. Returns the original samples
 /// followed by the synthetic ones.
+///
+/// `feats` is `labels.len() × dim`, row-major; the output rows are as wide, class after class
+/// after the originals. `k` is lowered to a class's size − 1. An error on `feats` of the wrong
+/// length, `k = 0`, a label not below `classes`, or a class below the majority with fewer than 2
+/// rows.
 pub fn smote(
     feats: &[f32],
     dim: usize,

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::sampling::RowLayout;
 use crate::backend::{Backend, DictTensor, HostRows, Precision, Tensor};
 use crate::error::{Error, Result};
-use crate::io::tensor_file::{read_bytes, Dtype, TensorReader, TensorWriter};
+use crate::internal::io::tensor_file::{read_bytes, Dtype, TensorReader, TensorWriter};
 use crate::model::Heads;
 use crate::nn::Mode;
 
@@ -23,25 +23,34 @@ pub const MAX_TRAINING_IMAGES: usize = 1 << 32;
 /// Both streams' dictionaries for every class, class after class, plus what Phase 2 needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dictionary {
+    /// Texture rows `L_t`, `R × d_t` row-major (`R` the total over classes), class after class.
     pub texture: HostRows,
+    /// Shape rows `L_s`, `R × d_s`; row `i` comes from the same image as texture row `i`.
     pub shape: HostRows,
+    /// Texture feature width.
     pub d_t: usize,
+    /// Shape feature width (0 for a single-stream sampler).
     pub d_s: usize,
+    /// Rows held per class and each class's first global row.
     pub layout: RowLayout,
     /// Class counts `n_c` of the whole training set (for `c_g` and the LDAM margins).
     pub counts: Vec<usize>,
+    /// Seed the per-class subsets were drawn with.
     pub seed: u64,
     /// Identity of the backbone the features came from.
     pub backbone: String,
 }
 
-/// The dictionary on a backend.
+/// The dictionary on a backend, in its storage precision.
 pub struct DeviceDictionary<B: Backend> {
+    /// Texture rows, `R × d_t`.
     pub texture: DictTensor<B>,
+    /// Shape rows, `R × d_s`.
     pub shape: DictTensor<B>,
 }
 
-/// Features of every row of `x` in inference mode, `(f_t, f_s)` as host vectors.
+/// Features of every row of `x` (`n × d_in`) in inference mode, `(f_t, f_s)` as row-major host
+/// vectors (`n × d_t`, `n × d_s`), computed `batch` rows at a time.
 pub fn extract_features<B: Backend>(
     be: &B,
     heads: &mut Heads<B>,
@@ -65,6 +74,10 @@ pub fn extract_features<B: Backend>(
 impl Dictionary {
     /// Keeps, per class, the features of at most `max_rows` images (all when fewer; a seeded random
     /// subset when more). `ft`/`fs` are row-major features of the training images with labels `y`.
+    /// `ft` is `n × d_t` and `fs` `n × d_s` (`n = y.len()`); rows are stored in `precision`, and
+    /// `backbone` is recorded as the features' origin (the paper's Eq. 2, METHOD.md §3). An error
+    /// on lengths that do not match, a label not below `classes`, a class with no row, or a
+    /// non-finite feature.
     #[allow(clippy::too_many_arguments)]
     pub fn build(
         ft: &[f32],
@@ -138,9 +151,11 @@ impl Dictionary {
         })
     }
 
+    /// Number of classes `N_C`.
     pub fn classes(&self) -> usize {
         self.counts.len()
     }
+    /// Storage precision of the rows (f32, bf16 or f16).
     pub fn precision(&self) -> Precision {
         self.texture.precision()
     }
@@ -167,6 +182,7 @@ impl Dictionary {
         Ok(())
     }
 
+    /// Both dictionaries on `be`, in their storage precision.
     pub fn upload<B: Backend>(&self, be: &B) -> Result<DeviceDictionary<B>> {
         let r = self.layout.total();
         Ok(DeviceDictionary {
@@ -177,7 +193,7 @@ impl Dictionary {
 
     /// Atomic write as a tensor file, with the layout and provenance in the metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::io::atomic::write(path, &self.to_bytes(path)?)
+        crate::internal::io::atomic::write(path, &self.to_bytes(path)?)
     }
 
     /// The bytes [`save`](Self::save) writes (a sampler file embeds them); `path` names the file
@@ -202,6 +218,9 @@ impl Dictionary {
         file.to_bytes(path)
     }
 
+    /// A dictionary file [`save`](Self::save)d earlier (METHOD.md §3's format). An error, naming
+    /// the file, when it cannot be read, is not a convexgan dictionary, or its metadata and tensors
+    /// disagree (class counts, rows per class, widths, a non-finite value).
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = read_bytes(path, "a dictionary file")?;
         Self::from_bytes(path, &bytes)

@@ -6,82 +6,11 @@
 
 use rand::Rng;
 
-use super::dictionary::{DeviceDictionary, Dictionary};
-use super::sampling::{
-    normal_noise, pick_real_rows, sample_rows, uniform_classes, MinorityClassSampler,
-};
+use super::phase2::Phase2Context;
+use super::sampling::{normal_noise, pick_real_rows, sample_rows, uniform_classes};
 use crate::backend::{Backend, Indices, Tensor};
-use crate::config::{Phase2Config, QLoss};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::nn::Mlp;
-
-/// Everything an iteration needs that does not change between iterations.
-pub struct Phase2Context<'a, B: Backend> {
-    pub dict: &'a Dictionary,
-    pub dev: &'a DeviceDictionary<B>,
-    pub cfg: &'a Phase2Config,
-    pub sampler: MinorityClassSampler,
-    pub majority: usize,
-    /// LDAM margins (`1 × N_C`), when Q's loss is LDAM.
-    pub margins: Option<Tensor<B>>,
-}
-
-impl<'a, B: Backend> Phase2Context<'a, B> {
-    pub fn new(
-        be: &B,
-        dict: &'a Dictionary,
-        dev: &'a DeviceDictionary<B>,
-        cfg: &'a Phase2Config,
-    ) -> Result<Self> {
-        if cfg.ns > dict.min_rows() {
-            let c = dict
-                .layout
-                .rows
-                .iter()
-                .position(|&r| r == dict.min_rows())
-                .unwrap_or(0);
-            return Err(Error::invalid(
-                "--ns",
-                format!(
-                    "N_s = {} exceeds the smallest dictionary (class {c} has {} rows); use --ns {} or fewer",
-                    cfg.ns,
-                    dict.min_rows(),
-                    dict.min_rows()
-                ),
-            ));
-        }
-        let majority = dict
-            .counts
-            .iter()
-            .enumerate()
-            .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        let margins = class_loss_margins(be, cfg, &dict.counts)?;
-        Ok(Phase2Context {
-            dict,
-            dev,
-            cfg,
-            sampler: MinorityClassSampler::new(&dict.counts)?,
-            majority,
-            margins,
-        })
-    }
-}
-
-/// LDAM margins from the class counts when `cfg.q_loss` is LDAM.
-pub fn class_loss_margins<B: Backend>(
-    be: &B,
-    cfg: &Phase2Config,
-    counts: &[usize],
-) -> Result<Option<Tensor<B>>> {
-    if cfg.q_loss != QLoss::Ldam {
-        return Ok(None);
-    }
-    let m = crate::backend::cpu::losses::ldam_margins(counts, cfg.ldam_max_margin)?;
-    let m: Vec<f32> = m.iter().map(|&x| x as f32).collect();
-    Ok(Some(be.upload_f32(&m, 1, counts.len())?))
-}
 
 /// The host randomness of one iteration, in the fixed order that lets any backend replay
 /// the same numbers.

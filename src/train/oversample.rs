@@ -1,5 +1,7 @@
-//! Feature-space over-samplers beside SMOTE (`baselines::smote`): every class raised towards the
-//! majority count, as imbalanced-learn does them, one class against the rest.
+//! Feature-space over-samplers beside SMOTE ([`smote`](super::baselines::smote)): every class
+//! raised towards the majority count, as imbalanced-learn does them, one class against the rest.
+//! Each takes `feats` (`labels.len() × dim`, row-major f32) and labels below `classes`, and
+//! returns the original rows followed by the synthetic ones, with their labels (METHOD.md §10).
 //!
 //! - **Random over-sampling**: rows of the class drawn uniformly with replacement.
 //! - **ADASYN** (He, Bai, Garcia, Li, IJCNN 2008, Sec. III): for each row `i` of class `c`,
@@ -110,7 +112,9 @@ fn interpolate(x: &ArrayView2<'_, f32>, i: usize, j: usize, u: f32, out: &mut Ve
     out.extend(a.iter().zip(b.iter()).map(|(&a, &b)| a + u * (b - a)));
 }
 
-/// Random over-sampling: the rows followed by duplicates raising every class to the majority.
+/// Random over-sampling: the rows followed by duplicates raising every class to the majority
+/// (rows of the class drawn uniformly with replacement; an empty class stays empty). An error on
+/// `feats` of the wrong length, `dim = 0`, or a label not below `classes`.
 pub fn random_oversample(
     feats: &[f32],
     dim: usize,
@@ -131,7 +135,8 @@ pub fn random_oversample(
     Ok((x, y))
 }
 
-/// ADASYN with `k` neighbours (see the module documentation).
+/// ADASYN with `k` neighbours (see the module documentation). An error as
+/// [`random_oversample`], or when a class below the majority has a single row.
 pub fn adasyn(
     feats: &[f32],
     dim: usize,
@@ -185,7 +190,8 @@ pub fn adasyn(
 }
 
 /// Rows of class `c` in DANGER: `m/2 ≤ m' < m` of their `m` nearest neighbours in the whole set
-/// are of other classes.
+/// are of other classes. `neighbours` holds, per row of the class, the global indices (into
+/// `labels`) of its nearest neighbours; one flag per row.
 pub fn danger_rows(labels: &[u32], c: usize, neighbours: &[Vec<usize>], m: usize) -> Vec<bool> {
     neighbours
         .iter()
@@ -196,7 +202,9 @@ pub fn danger_rows(labels: &[u32], c: usize, neighbours: &[Vec<usize>], m: usize
         .collect()
 }
 
-/// Borderline-SMOTE 1 with `m` neighbours for DANGER and `k` for interpolation.
+/// Borderline-SMOTE 1 with `m` neighbours for DANGER and `k` for interpolation (see the module
+/// documentation). A class with fewer than 2 rows or no DANGER row gets no synthetic row. An
+/// error as [`random_oversample`].
 pub fn borderline_smote(
     feats: &[f32],
     dim: usize,

@@ -10,12 +10,15 @@ use crate::backend::{Backend, ClassLoss, Tensor};
 use crate::config::Phase1Config;
 use crate::data::Landmarks;
 use crate::error::{Error, Result};
+use crate::internal::progress;
 use crate::model::Heads;
 use crate::nn::{Adam, Mode};
-use crate::progress;
 
-/// Trains `heads` in place on backbone vectors `x` (resident on the backend) with labels `y`, for
-/// a data set without landmarks (see [`train_phase1_with`]).
+/// Trains `heads` in place on backbone vectors `x` (`n × d_in`, resident on the backend) with
+/// labels `y` (`n`, each below the heads' class count), for a data set without landmarks (see
+/// [`train_phase1_with`]): `cfg.epochs` epochs of shuffled batches drawn from `rng`, one Adam
+/// step of `CE(Q) + CE(A)` per batch (only A and `f_s` during `cfg.shape_only_epochs`). Returns
+/// one log per epoch (`ce_q`, `ce_a`). Errors as [`train_phase1_with`].
 pub fn train_phase1<B: Backend>(
     be: &B,
     heads: &mut Heads<B>,
@@ -83,7 +86,15 @@ fn landmark_targets<B: Backend>(
 
 /// [`train_phase1`] with the data set's landmarks, if any (rows aligned with `x` and `y`). The
 /// heads must have a landmark module for exactly as many landmarks as the data, or none when the
-/// data have none; a mismatch is an error before any training.
+/// data have none; a mismatch is an error before any training. With landmarks the loss adds
+/// `cfg.landmark_weight · L_land + cfg.visibility_weight · L_vis` (the paper's Eq. 1, METHOD.md §2)
+/// and the logs `land` and `vis`.
+///
+/// # Errors
+///
+/// `y` and `x` of different lengths, fewer than two rows, landmarks that do not match the heads
+/// or do not validate, or a NaN or Inf loss or parameter ([`Error::NonFinite`], naming the
+/// iteration); `heads` keep the updates made until then.
 #[allow(clippy::too_many_arguments)]
 pub fn train_phase1_with<B: Backend>(
     be: &B,

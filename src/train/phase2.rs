@@ -5,9 +5,9 @@
 
 use rand::Rng;
 
-use super::dictionary::Dictionary;
-pub use super::iteration::{class_loss_margins, Phase2Context};
+use super::dictionary::{DeviceDictionary, Dictionary};
 use super::iteration::{Draw, Inputs, Observer, SubStep};
+use super::sampling::MinorityClassSampler;
 use super::EpochLog;
 use crate::backend::{Backend, ClassLoss, ConvexOut, Indices, Tensor};
 use crate::config::{ModelConfig, Phase2Config, QLoss};
@@ -15,14 +15,99 @@ use crate::error::{Error, Result};
 use crate::model::{Discriminator, Generator};
 use crate::nn::{Adam, Mlp, Mode};
 
+/// Everything an iteration needs that does not change between iterations.
+pub struct Phase2Context<'a, B: Backend> {
+    /// The host dictionaries: row layout per class and the class counts `n_c`.
+    pub dict: &'a Dictionary,
+    /// The same dictionaries on the backend, which Eq. 3 combines.
+    pub dev: &'a DeviceDictionary<B>,
+    /// The Phase 2 settings (`N_s`, batch, λ, `d_every`, Q's loss).
+    pub cfg: &'a Phase2Config,
+    #[doc(hidden)]
+    pub sampler: MinorityClassSampler,
+    #[doc(hidden)]
+    pub majority: usize,
+    /// LDAM margins (`1 × N_C`), when Q's loss is LDAM.
+    pub margins: Option<Tensor<B>>,
+}
+
+impl<'a, B: Backend> Phase2Context<'a, B> {
+    /// The context of a run on `dict` (uploaded as `dev`) under `cfg`: the majority class `c_m`
+    /// (the lowest index among equal counts), the sampler of `c_g` (`P(c) ∝ n_{c_m} − n_c`) and,
+    /// for LDAM, the margins. An error when `cfg.ns` exceeds the smallest class dictionary
+    /// (naming the class), or when every class has the same count (no minority to generate).
+    pub fn new(
+        be: &B,
+        dict: &'a Dictionary,
+        dev: &'a DeviceDictionary<B>,
+        cfg: &'a Phase2Config,
+    ) -> Result<Self> {
+        if cfg.ns > dict.min_rows() {
+            let c = dict
+                .layout
+                .rows
+                .iter()
+                .position(|&r| r == dict.min_rows())
+                .unwrap_or(0);
+            return Err(Error::invalid(
+                "--ns",
+                format!(
+                    "N_s = {} exceeds the smallest dictionary (class {c} has {} rows); use --ns {} or fewer",
+                    cfg.ns,
+                    dict.min_rows(),
+                    dict.min_rows()
+                ),
+            ));
+        }
+        let majority = dict
+            .counts
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let margins = class_loss_margins(be, cfg, &dict.counts)?;
+        Ok(Phase2Context {
+            dict,
+            dev,
+            cfg,
+            sampler: MinorityClassSampler::new(&dict.counts)?,
+            majority,
+            margins,
+        })
+    }
+}
+
+/// LDAM margins `Δ_j = m·n_j^{−1/4} / max_i n_i^{−1/4}` (`m = cfg.ldam_max_margin`, METHOD.md §4)
+/// from the class counts, as a `1 × N_C` tensor, when `cfg.q_loss` is LDAM; `None` otherwise. An
+/// error on a class count of 0 or a negative or non-finite `cfg.ldam_max_margin`.
+pub fn class_loss_margins<B: Backend>(
+    be: &B,
+    cfg: &Phase2Config,
+    counts: &[usize],
+) -> Result<Option<Tensor<B>>> {
+    if cfg.q_loss != QLoss::Ldam {
+        return Ok(None);
+    }
+    let m = crate::backend::cpu::losses::ldam_margins(counts, cfg.ldam_max_margin)?;
+    let m: Vec<f32> = m.iter().map(|&x| x as f32).collect();
+    Ok(Some(be.upload_f32(&m, 1, counts.len())?))
+}
+
 /// The three players and their optimizers.
 #[derive(Clone)]
 pub struct Game<B: Backend> {
+    /// G: noise and class to the `2·N_s` logits of the convex weights (Table 1).
     pub g: Generator<B>,
+    /// D: `[f_t ‖ f_s ‖ onehot(c)]` to one raw least-squares score (Table 1).
     pub d: Discriminator<B>,
+    /// Q, the classifier fine-tuned from Phase 1; after the run, the final classifier.
     pub q: Mlp<B>,
+    /// G's optimizer state.
     pub adam_g: Adam,
+    /// D's optimizer state.
     pub adam_d: Adam,
+    /// Q's optimizer state.
     pub adam_q: Adam,
     /// Iterations done so far (D trains on every `d_every`-th).
     pub iteration: usize,
@@ -30,14 +115,20 @@ pub struct Game<B: Backend> {
 
 /// Losses of one iteration, still on the backend (`None` where that update did not run).
 pub struct StepLosses<B: Backend> {
+    /// Q's class loss on the real samples (`phase2.q_loss`).
     pub q_real: Tensor<B>,
+    /// Q's class loss on the generated samples, target `c_r`.
     pub q_fake: Tensor<B>,
+    /// D's loss on the real samples, target 1 (the paper's Eq. 5); only on a D turn.
     pub d_real: Option<Tensor<B>>,
+    /// D's loss on the generated samples, target 0 (Eq. 5); only on a D turn.
     pub d_fake: Option<Tensor<B>>,
+    /// G's loss `L_G` (the paper's Eq. 4).
     pub g: Tensor<B>,
 }
 
-/// The `ClassLoss` for a Q loss choice.
+/// The [`ClassLoss`] for a Q loss choice, with `cfg`'s focal γ and LDAM scale `s`; LDAM needs
+/// `margins` (from [`class_loss_margins`]) and is an error without them.
 pub fn class_loss_of<'m, B: Backend>(
     q_loss: QLoss,
     cfg: &Phase2Config,
@@ -57,6 +148,9 @@ pub fn class_loss_of<'m, B: Backend>(
 }
 
 impl<B: Backend> Game<B> {
+    /// Fresh G (for `ns` rows per sample) and D, initialised from `rng` with `model`'s widths
+    /// for `dict`'s classes and feature width, around the Phase 1 classifier `q`; three fresh
+    /// Adam states, iteration 0.
     pub fn new(
         be: &B,
         model: &ModelConfig,
@@ -77,7 +171,10 @@ impl<B: Backend> Game<B> {
         })
     }
 
-    /// `f̃` for classes `labels` with noise `z` and rows `rows`; G in `mode`.
+    /// `f̃` (the paper's Eq. 3) for the classes in `onehot` (`B × N_C`) with noise `z` (`B × z`)
+    /// and dictionary rows `rows` (`B·N_s` global indices, sample `b`'s at `b·N_s …`); G in
+    /// `mode`. Returns the convex op's output (with the weights, for the backward) and
+    /// `[f̃_t ‖ f̃_s]`, `B × (d_t + d_s)`.
     pub fn generate(
         &mut self,
         be: &B,
@@ -94,7 +191,10 @@ impl<B: Backend> Game<B> {
         Ok((out, f))
     }
 
-    /// One iteration of Algorithm 1 at learning rate `lr`, its randomness drawn from `rng`.
+    /// One iteration of Algorithm 1 at learning rate `lr`, its randomness drawn from `rng`
+    /// (METHOD.md §4, "One iteration"): Q on real then generated samples, D on both on a D turn
+    /// (every `d_every`-th iteration from the first), then G on `L_G`. Returns the losses still on
+    /// the backend; an error from the backend or the draw.
     pub fn step(
         &mut self,
         be: &B,

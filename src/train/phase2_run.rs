@@ -1,6 +1,9 @@
 //! Phase 2 from start to end, the one way in: [`Phase2Run`] holds what the run is computed from,
 //! its checkpoint plan and whether it shows progress, and [`Phase2Run::train`] makes the players,
 //! resumes from the checkpoint when asked, and runs the epochs, checkpointing as planned.
+//!
+//! `Phase2Run::new(&cfg).train(&be, heads.q.clone(), train.n, &features.dict)` is Phase 2 on an
+//! in-memory data set (see [`pipeline`](super::pipeline) for the stages before it).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -8,15 +11,15 @@ use rand_chacha::ChaCha8Rng;
 use super::checkpoint::{Checkpoint, Identity, Plan};
 use super::dictionary::Dictionary;
 use super::guard::{self, PendingLoss};
-use super::iteration::Phase2Context;
+use super::phase2::Phase2Context;
 use super::phase2::{Game, Phase2Progress, StepLosses};
 use super::{stage_rng, EpochLog, LOG_EVERY, STREAM_INIT, STREAM_PHASE2};
 use crate::backend::Backend;
 use crate::config::{Config, Phase2Config};
 use crate::error::{Error, Result};
-use crate::io::atomic;
+use crate::internal::io::atomic;
+use crate::internal::progress;
 use crate::nn::Mlp;
-use crate::progress;
 
 /// A Phase 2 run: the configuration (its seed, G's and D's widths, and as a whole the identity a
 /// checkpoint must match), the Phase 2 settings (`cfg.phase2` unless a comparison varies them),
@@ -46,7 +49,8 @@ impl<'a> Phase2Run<'a> {
         self
     }
 
-    /// Checkpoints (and resumes) under `plan`.
+    /// Checkpoints (and resumes) under `plan` ([`Plan`]): its file, the iterations between
+    /// checkpoints, and whether to start from an existing checkpoint of the same run.
     pub fn checkpoint(mut self, plan: Plan) -> Self {
         self.checkpoint = Some(plan);
         self
@@ -60,6 +64,18 @@ impl<'a> Phase2Run<'a> {
 
     /// Phase 2 on `dict` (uploaded here) from Q's Phase 1 state `q`, over `n_train` training images
     /// per epoch; returns the players and the per-epoch mean losses.
+    ///
+    /// The run is `phase2.epochs` epochs of `ceil(n_train / phase2.batch)` iterations at the
+    /// epoch's learning rate, G and D initialised from `cfg.seed` and every draw from its Phase 2
+    /// stream, so the same inputs give the same players. With `phase2.cap_ns`, `N_s` is lowered to
+    /// the smallest class dictionary (with a note on stderr).
+    ///
+    /// # Errors
+    ///
+    /// `N_s` above the smallest class dictionary (without `cap_ns`), every class of the same
+    /// count, a NaN or Inf loss or parameter ([`Error::NonFinite`], naming the iteration; under a
+    /// checkpoint plan, also the last good checkpoint), or a checkpoint to resume from that is
+    /// unreadable or belongs to another run.
     pub fn train<B: Backend>(
         &self,
         be: &B,

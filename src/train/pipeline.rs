@@ -1,6 +1,42 @@
 //! The stages strung together: data → Phase 1 → features and dictionaries → Phase 2 or a baseline →
 //! evaluation. Each stage is a function so the command line can run them one at a time from a run
-//! directory or all at once.
+//! directory or all at once, and a library user can call them on a data set held in memory.
+//!
+//! # Entry points
+//!
+//! - [`load_data`]: the configured data set (Fashion-MNIST-LT or a features file) as [`Data`];
+//!   skip it when the [`Dataset`]s are built in memory.
+//! - [`run_phase1`] / [`run_phase1_on`]: **Phase 1** (METHOD.md §2) on a training [`Dataset`] from
+//!   a fresh, seeded initialisation; returns the [`Heads`] and the epoch logs.
+//! - [`build_features`] / [`build_features_from`]: the frozen streams' features of the training
+//!   set and its feature dictionaries (the paper's Eq. 2, METHOD.md §3), as [`Features`].
+//! - [`Phase2Run::train`](super::Phase2Run::train) on `heads.q` and `features.dict`: **Phase 2**
+//!   (Algorithm 1, METHOD.md §4); or [`run_method`] for Phase 2 or any baseline by [`Method`].
+//! - [`evaluate_q`]: the test metrics (the paper's Eq. 6, METHOD.md §5) of a Q through the frozen
+//!   streams.
+//!
+//! ```no_run
+//! use convexgan::config::Config;
+//! use convexgan::data::{exponential_counts, synthetic_blobs};
+//! use convexgan::train::pipeline::{build_features, evaluate_q, run_phase1};
+//! use convexgan::train::Phase2Run;
+//!
+//! # fn main() -> convexgan::Result<()> {
+//! // Ten classes of 64-d blobs, 500 down to 5 training rows; a balanced test set.
+//! let counts = exponential_counts(10, 500, 100.0)?;
+//! let train = synthetic_blobs(10, 64, &counts, 7)?;
+//! let test = synthetic_blobs(10, 64, &vec![100; 10], 7)?;
+//! let cfg = Config::tiny();
+//! let be = convexgan::Cpu::<f32>::new();
+//!
+//! let (mut heads, _phase1_log) = run_phase1(&be, &cfg, &train, false)?;
+//! let features = build_features(&be, &cfg, &mut heads, &train)?;
+//! let (game, _phase2_log) =
+//!     Phase2Run::new(&cfg).train(&be, heads.q.clone(), train.n, &features.dict)?;
+//! let metrics = evaluate_q(&be, &heads, &game.q, &test)?;
+//! println!("ACSA {:.3}, GM {:.3}", metrics.acsa, metrics.gm);
+//! # Ok(()) }
+//! ```
 
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +67,10 @@ pub use super::{
 
 /// The long-tailed training split and the test set of a configuration.
 pub struct Data {
+    /// The long-tailed training set, the validation set (chooses the post-hoc methods' settings)
+    /// and the training count of each class.
     pub split: LtSplit,
+    /// The test set, used only for the final metrics.
     pub test: Dataset,
     /// Names of the classes in label order, for reports.
     pub class_names: Vec<String>,
@@ -43,6 +82,15 @@ pub struct Data {
     pub d_in_s: Option<usize>,
 }
 
+/// The data set `cfg` names: the features file `cfg.data.features` when set (its partition as it
+/// is, classes without training images dropped and the rest renumbered), else Fashion-MNIST-LT
+/// from `cfg.data.dir` (METHOD.md §6); the test set cut to `cfg.data.test_limit` rows when set.
+///
+/// # Errors
+///
+/// A file that is missing or malformed, a class without training or test images (Fashion-MNIST),
+/// a features file with fewer than two trained classes or without training or test images, or
+/// class counts the long-tailed split cannot draw.
 pub fn load_data(cfg: &Config) -> Result<Data> {
     let mut data = match &cfg.data.features {
         Some(path) => load_features_data(path)?,
@@ -181,7 +229,15 @@ fn load_fmnist_data(cfg: &Config) -> Result<Data> {
     })
 }
 
-/// Phase 1 from a fresh initialisation; returns the trained heads and the epoch logs.
+/// Phase 1 (METHOD.md §2) on `train` from a fresh initialisation: heads built by
+/// [`heads_spec`] from `cfg.model` (seeded from `cfg.seed`), trained for `cfg.phase1.epochs`
+/// epochs on the rows of `train` (`train.n × train.dim`, one backbone for both streams).
+/// Returns the trained heads and one log per epoch. `show_progress` draws a progress bar.
+///
+/// # Errors
+///
+/// Fewer than two training rows, landmarks that do not validate against `train`, or a NaN or
+/// Inf loss or parameter ([`Error::NonFinite`], naming the iteration).
 pub fn run_phase1<B: Backend>(
     be: &B,
     cfg: &Config,
@@ -192,7 +248,8 @@ pub fn run_phase1<B: Backend>(
 }
 
 /// The heads a data set needs: one backbone for both streams, or two (`x = [x_t | x_s]` with the
-/// shape backbone's `d_in_s` columns last), and the landmark module when it has landmarks.
+/// shape backbone's `d_in_s` columns last), and the landmark module when it has landmarks. An
+/// error when `d_in_s` leaves no column of `train.dim` for the texture stream.
 pub fn heads_spec(train: &Dataset, d_in_s: Option<usize>) -> Result<HeadsSpec> {
     let d_in_t = match d_in_s {
         Some(d) if d >= train.dim => {
@@ -215,8 +272,9 @@ pub fn heads_spec(train: &Dataset, d_in_s: Option<usize>) -> Result<HeadsSpec> {
     })
 }
 
-/// [`run_phase1`] for data from one or two backbones, with the landmark terms when `train` has
-/// landmarks.
+/// [`run_phase1`] for data from one or two backbones (`d_in_s`: the shape backbone's columns,
+/// last in each row of `train.x`; `None` for one backbone), with the landmark terms when `train`
+/// has landmarks. Errors as [`run_phase1`], and as [`heads_spec`] for `d_in_s`.
 pub fn run_phase1_on<B: Backend>(
     be: &B,
     cfg: &Config,
@@ -245,11 +303,21 @@ pub fn run_phase1_on<B: Backend>(
 /// Frozen features of the whole training set, `N × (d_t + d_s)` on the backend, and the dictionary
 /// built from them.
 pub struct Features<B: Backend> {
+    /// `[f_t ‖ f_s]` of every training row, `N × (d_t + d_s)`, in training-set order.
     pub all: Tensor<B>,
+    /// The same values on the host, row-major (the over-samplers work on them).
     pub host: Vec<f32>,
+    /// The per-class feature dictionaries (the paper's Eq. 2) and the class counts.
     pub dict: Dictionary,
 }
 
+/// The frozen features of `train` through `heads`' streams in inference mode (BatchNorm on its
+/// running statistics), and the dictionaries built from them under `cfg.dict` and `cfg.seed`
+/// (METHOD.md §3), recording the identity backbone ([`IDENTITY_BACKBONE`]).
+///
+/// # Errors
+///
+/// A class of `train` with no row (it would have no dictionary), or a non-finite feature.
 pub fn build_features<B: Backend>(
     be: &B,
     cfg: &Config,
@@ -332,6 +400,7 @@ pub enum Method {
 }
 
 impl Method {
+    /// The human-readable name reports print (`"SMOTE (k=5) + CE fine-tune"`).
     pub fn label(self) -> String {
         match self {
             Method::Phase1 => "Phase 1 only (CE)".into(),
@@ -424,7 +493,15 @@ pub fn q_updates_per_epoch(n_train: usize, batch: usize) -> usize {
 
 /// Trains (or, for the post-hoc methods, derives) the final Q of `method`, starting from the
 /// Phase 1 heads' Q. `val` is the validation split the post-hoc methods choose τ (and LWS its
-/// learning rate) on by ACSA; the test set is never seen here.
+/// learning rate) on by ACSA; the test set is never seen here. `feats` are [`build_features`]'s
+/// for `train`. Returns Q and its epoch logs (for the post-hoc methods one log holding the chosen
+/// `tau` or `lr`).
+///
+/// # Errors
+///
+/// An empty `val` for the post-hoc methods, an over-sampler that cannot raise a class (SMOTE or
+/// ADASYN on a class of one row), Phase 2's errors for [`Method::ConvexGan`] (`N_s` above the
+/// smallest dictionary), or a non-finite loss.
 #[allow(clippy::too_many_arguments)]
 pub fn run_method<B: Backend>(
     be: &B,
@@ -597,7 +674,9 @@ fn choose_on_val<B: Backend>(
     Ok((v, q))
 }
 
-/// Test metrics of `heads` with `q` as the main classifier.
+/// Test metrics (METHOD.md §5) of `heads` with `q` as the main classifier: `test` through the
+/// frozen streams, predictions the argmax of `q`'s logits. An error on a non-finite logit or a
+/// class with no test rows (its recall, and so ACSA and GM, is undefined).
 pub fn evaluate_q<B: Backend>(
     be: &B,
     heads: &Heads<B>,

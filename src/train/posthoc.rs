@@ -49,8 +49,8 @@ fn with_last_layer<B: Backend>(be: &B, q: &Mlp<B>, w: &[f32], b: &[f32]) -> Resu
     Ok(out)
 }
 
-/// τ-normalised weights: column `c` of `w` (`d_in × classes`) divided by its norm to the power τ.
-/// A zero column stays zero.
+/// τ-normalised weights: column `c` of `w` (`d_in × classes`, row-major) divided by its norm to
+/// the power τ. A zero column stays zero.
 pub fn tau_normalise(w: &[f32], d_in: usize, classes: usize, tau: f64) -> Vec<f32> {
     let mut out = w.to_vec();
     for c in 0..classes {
@@ -68,7 +68,8 @@ pub fn tau_normalise(w: &[f32], d_in: usize, classes: usize, tau: f64) -> Vec<f3
     out
 }
 
-/// The logit-adjusted bias `b_c − τ log π_c`, `π_c = counts_c / Σ counts`.
+/// The logit-adjusted bias `b_c − τ log π_c`, `π_c = counts_c / Σ counts` (one entry per class).
+/// An error when `counts` and `b` differ in length or a count is 0.
 pub fn adjust_bias(b: &[f32], counts: &[usize], tau: f64) -> Result<Vec<f32>> {
     let total: usize = counts.iter().sum();
     if counts.len() != b.len() || counts.contains(&0) {
@@ -86,13 +87,16 @@ pub fn adjust_bias(b: &[f32], counts: &[usize], tau: f64) -> Result<Vec<f32>> {
         .collect())
 }
 
-/// Q τ-normalised.
+/// A copy of `q` with its last Linear layer τ-normalised ([`tau_normalise`]; bias kept). An error
+/// when Q's last layer is not Linear.
 pub fn tau_normalised_q<B: Backend>(be: &B, q: &Mlp<B>, tau: f64) -> Result<Mlp<B>> {
     let (w, b, d_in, c) = last_layer(be, q)?;
     with_last_layer(be, q, &tau_normalise(&w, d_in, c, tau), &b)
 }
 
-/// Q with logit adjustment τ for training counts `counts`.
+/// A copy of `q` with logit adjustment τ for training counts `counts` (one per class), applied to
+/// its last layer's bias ([`adjust_bias`]). An error when Q's last layer is not Linear, or as
+/// [`adjust_bias`].
 pub fn logit_adjusted_q<B: Backend>(
     be: &B,
     q: &Mlp<B>,
@@ -103,7 +107,9 @@ pub fn logit_adjusted_q<B: Backend>(
     with_last_layer(be, q, &w, &adjust_bias(&b, counts, tau)?)
 }
 
-/// Q with each class's logit scaled by `f_c`.
+/// A copy of `q` with each class's logit scaled by `f_c` (LWS): column `c` and bias `c` of its last
+/// Linear layer times `f_c`. An error when `f` does not have one scale per class or the last layer
+/// is not Linear.
 pub fn scaled_q<B: Backend>(be: &B, q: &Mlp<B>, f: &[f64]) -> Result<Mlp<B>> {
     let (mut w, mut b, d_in, c) = last_layer(be, q)?;
     if f.len() != c {
@@ -123,8 +129,8 @@ pub fn scaled_q<B: Backend>(be: &B, q: &Mlp<B>, f: &[f64]) -> Result<Mlp<B>> {
     with_last_layer(be, q, &w, &b)
 }
 
-/// Mean cross-entropy of `logits_c · f_c` (rows of `z`, `classes` wide) against `y`, and its
-/// gradient with respect to `f`.
+/// Mean cross-entropy of `logits_c · f_c` (rows of `z`, `classes = f.len()` wide, one row per
+/// label in `y`) against `y`, and its gradient with respect to `f` (`classes` values).
 pub fn lws_loss(z: &[f64], y: &[u32], f: &[f64]) -> (f64, Vec<f64>) {
     let c = f.len();
     let n = y.len();
@@ -147,7 +153,8 @@ pub fn lws_loss(z: &[f64], y: &[u32], f: &[f64]) -> (f64, Vec<f64>) {
 
 /// LWS scales learnt from Q's training logits `z` (`N × classes`, row-major, Q frozen) with labels
 /// `y`: `updates` Adam steps at `lr` on class-balanced batches of `batch` (a class uniformly, then
-/// one of its rows), starting from `f = 1`.
+/// one of its rows), starting from `f = 1`. Returns `classes` scales for [`scaled_q`]. An error on
+/// a label not below `classes`, a class with no row, or a non-finite scale.
 pub fn learn_scales(
     z: &[f64],
     y: &[u32],

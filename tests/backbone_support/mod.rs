@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use convexgan::backbone::graph;
+use convexgan::internal::backbone::graph;
 use prost::Message;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::cli_support::*;
-use convexgan::app::{CONFIG_FILE, DICT_FILE, PHASE1_FILE, PHASE2_CHECKPOINT_FILE, PHASE2_FILE};
+use convexgan::internal::app::{
+    CONFIG_FILE, DICT_FILE, PHASE1_FILE, PHASE2_CHECKPOINT_FILE, PHASE2_FILE,
+};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 

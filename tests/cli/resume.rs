@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cli_support::*;
-use convexgan::app::{PHASE2_CHECKPOINT_FILE, PHASE2_FILE};
+use convexgan::internal::app::{PHASE2_CHECKPOINT_FILE, PHASE2_FILE};
 use convexgan::nn::ParamStore;
 use convexgan::train::checkpoint::Checkpoint;
 

@@ -13,7 +13,7 @@ use std::process::Output;
 use std::sync::OnceLock;
 
 use crate::cli_support::*;
-use convexgan::app::{RunDir, DICT_FILE, PHASE1_FILE};
+use convexgan::internal::app::{RunDir, DICT_FILE, PHASE1_FILE};
 
 struct Fixture {
     config: PathBuf,

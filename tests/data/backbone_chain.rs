@@ -13,7 +13,7 @@
 
 use crate::backbone_support::*;
 use crate::common::{assert_close, rng, to_f64};
-use convexgan::backbone::{chain_ref, graph, tract_cpu::TractModel};
+use convexgan::internal::backbone::{chain_ref, graph, tract_cpu::TractModel};
 
 const NODE_TOL: f64 = 1e-5;
 const MODEL_TOL: f64 = 1e-4;

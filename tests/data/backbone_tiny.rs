@@ -2,11 +2,11 @@
 //! a Conv (not the graph output), the chain reader sees the VGG subset, and pooling is PyTorch's
 //! adaptive average pooling.
 
-use convexgan::backbone::graph::{chain_to, default_output, read_model, Op};
-use convexgan::backbone::onnx_writer::{write_vgg, VggSpec};
-use convexgan::backbone::pool::adaptive_avg_pool;
-use convexgan::backbone::tract_cpu::TractModel;
-use convexgan::backbone::FeatureMap;
+use convexgan::internal::backbone::graph::{chain_to, default_output, read_model, Op};
+use convexgan::internal::backbone::onnx_writer::{write_vgg, VggSpec};
+use convexgan::internal::backbone::pool::adaptive_avg_pool;
+use convexgan::internal::backbone::tract_cpu::TractModel;
+use convexgan::internal::backbone::FeatureMap;
 
 #[test]
 fn tiny_vgg_runs_on_tract_to_its_last_relu() {

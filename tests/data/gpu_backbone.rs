@@ -31,10 +31,10 @@ mod gpu {
 
     use super::backbone_support::*;
     use super::common::{assert_close, rng, to_f64};
-    use convexgan::backbone::cudnn::CudnnChain;
-    use convexgan::backbone::graph::{self, Chain, Op, Window};
-    use convexgan::backbone::{chain_ref, FeatureMap};
     use convexgan::backend::cuda::CudaBackend;
+    use convexgan::internal::backbone::cudnn::CudnnChain;
+    use convexgan::internal::backbone::graph::{self, Chain, Op, Window};
+    use convexgan::internal::backbone::{chain_ref, FeatureMap};
     use convexgan::Error;
 
     const TOL: f64 = 1e-4;
@@ -246,8 +246,8 @@ mod gpu {
     /// the repo's own VGG-shaped model at 224×224, cut at its last ReLU as `extract` cuts it.
     #[test]
     fn tiny_vgg_matches_tract() {
-        use convexgan::backbone::onnx_writer::{write_vgg, VggSpec};
-        use convexgan::backbone::tract_cpu::TractModel;
+        use convexgan::internal::backbone::onnx_writer::{write_vgg, VggSpec};
+        use convexgan::internal::backbone::tract_cpu::TractModel;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vgg.onnx");
         write_vgg(&path, &VggSpec::tiny(7)).unwrap();
@@ -272,8 +272,8 @@ mod gpu {
     #[test]
     fn extract_on_the_gpu_matches_the_cpu() {
         use super::fixture::{write_fixture, FixtureSpec};
-        use convexgan::backbone::onnx_writer::{write_vgg, VggSpec};
-        use convexgan::extract::{extract, ExtractDevice, ExtractOptions};
+        use convexgan::internal::backbone::onnx_writer::{write_vgg, VggSpec};
+        use convexgan::internal::extract::{extract, ExtractDevice, ExtractOptions};
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("deepfashion");
         write_fixture(&root, &FixtureSpec::new(vec![5, 4], 2));

@@ -172,7 +172,7 @@ fn upload_download_round_trips() {
     let idx: Vec<u32> = (0..1000).map(|i| i * 7919 % 1009).collect();
     let (gi, _) = p.idx(&idx);
     assert_eq!(p.g.download_indices(&gi).unwrap(), idx);
-    assert_eq!(gi.buf().max, idx.iter().copied().max());
+    assert_eq!(gi.buf().max(), idx.iter().copied().max());
     let empty = p.g.upload(&[], 0, 5).unwrap();
     assert!(p.g.download(&empty).unwrap().is_empty());
 }

@@ -6,14 +6,14 @@
 
 use std::path::Path;
 
-use convexgan::app::{self, Overrides, RunDir};
-use convexgan::backbone::onnx_writer::{write_vgg, VggSpec};
 use convexgan::backend::prelude::*;
 use convexgan::backend::Cpu;
 use convexgan::config::Config;
 use convexgan::data::features_file::{FeatureSet, Split};
 use convexgan::data::{load_deepfashion, Letterbox, HEATMAP_GRID, IMAGE_SIZE};
-use convexgan::extract::{extract, ExtractDevice, ExtractOptions};
+use convexgan::internal::app::{self, Overrides, RunDir};
+use convexgan::internal::backbone::onnx_writer::{write_vgg, VggSpec};
+use convexgan::internal::extract::{extract, ExtractDevice, ExtractOptions};
 use convexgan::train::EpochLog;
 
 use crate::fixture::{write_fixture, FixtureSpec};

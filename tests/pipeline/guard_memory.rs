@@ -3,7 +3,7 @@
 use convexgan::backend::prelude::*;
 use convexgan::backend::Cpu;
 use convexgan::config::Config;
-use convexgan::memory::{estimate, Estimate};
+use convexgan::internal::memory::{estimate, Estimate};
 use convexgan::nn::Param;
 use convexgan::train::guard::{check_params, checked_means, read_losses, PendingLoss};
 
@@ -116,16 +116,16 @@ fn memory_estimate_of_absurd_sizes_does_not_overflow_and_is_refused() {
     c.data.class_counts = Some(vec![usize::MAX; 10]);
     let e = estimate(&c);
     assert!(e.total() > 1e30, "{e:?}");
-    let err = convexgan::memory::check(&Cpu::<f32>::new(), &c)
+    let err = convexgan::internal::memory::check(&Cpu::<f32>::new(), &c)
         .unwrap_err()
         .to_string();
     assert!(err.contains("needs about") && err.contains("GiB"), "{err}");
-    convexgan::memory::check(&Cpu::<f32>::new(), &Config::tiny()).unwrap();
+    convexgan::internal::memory::check(&Cpu::<f32>::new(), &Config::tiny()).unwrap();
 }
 
 #[test]
 fn memory_parts_add_up_to_the_total_and_a_features_run_is_sized_by_its_file() {
-    use convexgan::memory::{estimate_for, DataShape, Place};
+    use convexgan::internal::memory::{estimate_for, DataShape, Place};
     let shapes = [
         DataShape::fashion_mnist(&Config::fmnist()),
         DataShape {
@@ -168,7 +168,7 @@ fn memory_parts_add_up_to_the_total_and_a_features_run_is_sized_by_its_file() {
     // And a refusal lists parts that add up to what it says is needed.
     let mut huge = Config::tiny();
     huge.model.stream_widths = vec![100_000_000, 16];
-    let err = convexgan::memory::check_for(&Cpu::<f32>::new(), &huge, &shapes[1])
+    let err = convexgan::internal::memory::check_for(&Cpu::<f32>::new(), &huge, &shapes[1])
         .unwrap_err()
         .to_string();
     let gibs: Vec<f64> = err

@@ -177,3 +177,17 @@ fn param_store_round_trip_and_errors() {
     let err = ParamStore::load(dir.path()).err().unwrap().to_string();
     assert!(err.contains("directory"), "{err}");
 }
+
+/// A zero-width layer is an error, not a panic in the initialiser (its bound 1/√0 is infinite).
+#[test]
+fn zero_width_layers_are_errors() {
+    use convexgan::nn::Linear;
+    let be = CpuF32::new();
+    for (d_in, d_out) in [(0, 3), (3, 0)] {
+        let Err(e) = Linear::new(&be, "fc", d_in, d_out, Activation::Relu, &mut rng(1)) else {
+            panic!("a {d_in} → {d_out} layer was built");
+        };
+        assert!(e.to_string().contains("must be at least 1"), "{e}");
+    }
+    assert!(Linear::new(&be, "fc", 1, 1, Activation::Relu, &mut rng(1)).is_ok());
+}

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use convexgan::data::FASHION_MNIST_CLASS_NAMES;
-use convexgan::report::{
+use convexgan::internal::report::{
     compare_table, mean_std, metrics_table, per_class_table, plot_recall, PLOT_SIZE,
 };
 use convexgan::{metrics::Metrics, Error};

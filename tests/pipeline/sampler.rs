@@ -5,7 +5,7 @@ use rand::Rng;
 
 use crate::common;
 use convexgan::backend::{Cpu, Precision};
-use convexgan::io::arrays::Matrix;
+use convexgan::data::arrays::Matrix;
 use convexgan::sampler::{fit, FittedSampler, SamplerOptions, Strategy};
 
 /// Classes `labels` with `counts` rows of `dim` columns; class `k` centred at `10·k` in every

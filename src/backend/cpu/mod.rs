@@ -1,25 +1,38 @@
 //! The CPU reference backend on `ndarray`, generic over f32 and f64. It is the oracle every other
 //! backend is checked against, so it favours plain, exact loops over cleverness; the ones that
 //! cost (the convex family, Adam) are split over threads by whole rows or elements
-//! ([`parallel`]), so a result never depends on the thread count. This file is the
+//! (`cpu::parallel`), so a result never depends on the thread count. This file is the
 //! [`Device`] half; each op family implements its trait of [`super::ops`] in the file of the same
 //! name as its CUDA kernel (`kernels/<family>.cu`).
+//!
+//! Tensors are `ndarray::Array2<T>` ([`arr`], [`tensor`] convert), index vectors `Vec<u32>` and
+//! dictionaries the [`HostRows`] themselves, so uploads and downloads are plain copies and nothing
+//! is asynchronous.
 
+#[doc(hidden)]
 pub mod adam;
+#[doc(hidden)]
 pub mod convex;
+#[doc(hidden)]
 pub mod elementwise;
+#[doc(hidden)]
 pub mod heatmap;
+#[doc(hidden)]
 pub mod layers;
+#[doc(hidden)]
 pub mod losses;
+#[doc(hidden)]
 pub mod lsgan;
+#[doc(hidden)]
 pub mod matmul;
+#[doc(hidden)]
 pub mod parallel;
 
 use std::marker::PhantomData;
 
 use ndarray::Array2;
 
-use super::{check, DictTensor, HostRows, Indices, Scalar, Tensor};
+use super::{check, DictTensor, HostRows, Indices, Precision, Scalar, Tensor};
 use crate::backend::prelude::*;
 use crate::error::{Error, Result};
 
@@ -37,11 +50,13 @@ pub fn use_all_cores() {
     }
 }
 
-/// The CPU backend computing in `T` (f32 for training, f64 for gradient checks).
+/// The CPU backend computing in `T` (f32 for training, f64 for gradient checks); `T` is `f32` or
+/// `f64` (see [`Scalar`]). A stateless unit value: every `Cpu<T>` is the same backend.
 #[derive(Debug)]
 pub struct Cpu<T>(PhantomData<T>);
 
 impl<T> Cpu<T> {
+    /// The backend (free to make; holds nothing).
     pub fn new() -> Self {
         Cpu(PhantomData)
     }
@@ -57,16 +72,17 @@ impl<T> Clone for Cpu<T> {
     }
 }
 
-/// Shorthands for the two instantiations.
+/// The CPU backend in f32, what training runs on without a GPU.
 pub type CpuF32 = Cpu<f32>;
+/// The CPU backend in f64, the oracle of the gradient and GPU checks (METHOD.md §7).
 pub type CpuF64 = Cpu<f64>;
 
-/// View a CPU tensor as an ndarray.
+/// View a CPU tensor as an ndarray (`rows × cols`).
 pub fn arr<T: Scalar>(t: &Tensor<Cpu<T>>) -> &Array2<T> {
     &t.buf
 }
 
-/// Wrap an ndarray as a CPU tensor.
+/// Wrap an ndarray as a CPU tensor of the same shape.
 pub fn tensor<T: Scalar>(a: Array2<T>) -> Tensor<Cpu<T>> {
     let (rows, cols) = a.dim();
     Tensor { buf: a, rows, cols }
@@ -80,6 +96,19 @@ impl<T: Scalar> Device for Cpu<T> {
 
     fn name(&self) -> String {
         format!("cpu-{}", T::NAME)
+    }
+
+    fn buf_fits(buf: &Array2<T>, rows: usize, cols: usize) -> bool {
+        // The ops read rows as contiguous slices.
+        buf.dim() == (rows, cols) && buf.is_standard_layout()
+    }
+
+    fn idx_buf_fits(buf: &Vec<u32>, len: usize) -> bool {
+        buf.len() == len
+    }
+
+    fn dict_buf_fits(buf: &HostRows, rows: usize, cols: usize, precision: Precision) -> bool {
+        rows.checked_mul(cols) == Some(buf.len()) && buf.precision() == precision
     }
 
     fn upload(&self, data: &[T], rows: usize, cols: usize) -> Result<Tensor<Self>> {

@@ -184,9 +184,9 @@ impl ConvexOps for CudaBackend {
             }?;
         }
         Ok(ConvexOut {
-            f_t: Tensor::from_parts(f_t, batch, d_t),
-            f_s: Tensor::from_parts(f_s, batch, d_s),
-            w: Tensor::from_parts(w, batch, 2 * ns),
+            f_t: Tensor::from_parts_unchecked(f_t, batch, d_t),
+            f_s: Tensor::from_parts_unchecked(f_s, batch, d_s),
+            w: Tensor::from_parts_unchecked(w, batch, 2 * ns),
         })
     }
 
@@ -256,7 +256,7 @@ impl ConvexOps for CudaBackend {
                 }
             }?;
         }
-        Ok(Tensor::from_parts(d_logits, batch, 2 * ns))
+        Ok(Tensor::from_parts_unchecked(d_logits, batch, 2 * ns))
     }
 
     fn dict_gather(&self, dict: &Dict, rows: &Indices<CudaBackend>) -> Result<Tensor<CudaBackend>> {
@@ -280,6 +280,6 @@ impl ConvexOps for CudaBackend {
                 }
             }?;
         }
-        Ok(Tensor::from_parts(out, n, cols))
+        Ok(Tensor::from_parts_unchecked(out, n, cols))
     }
 }

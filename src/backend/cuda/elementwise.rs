@@ -93,14 +93,18 @@ fn sum_scaled(
     // SAFETY: out holds one float, x at least n (checked); one block of a multiple of 32 threads
     // as the kernel assumes.
     unsafe { k::sum_scaled_f32(be, launch_cfg::one_block(threads), &mut out, x, n_i, scale) }?;
-    Ok(Tensor::from_parts(out, 1, 1))
+    Ok(Tensor::from_parts_unchecked(out, 1, 1))
 }
 
 impl ElementwiseOps for CudaBackend {
     fn zeros(&self, rows: usize, cols: usize) -> Result<Tensor<CudaBackend>> {
         let be = self;
         to_int("zeros", "output", rows * cols)?;
-        Ok(Tensor::from_parts(be.alloc_zeros(rows * cols)?, rows, cols))
+        Ok(Tensor::from_parts_unchecked(
+            be.alloc_zeros(rows * cols)?,
+            rows,
+            cols,
+        ))
     }
 
     fn fill(&self, rows: usize, cols: usize, value: f64) -> Result<Tensor<CudaBackend>> {
@@ -108,7 +112,7 @@ impl ElementwiseOps for CudaBackend {
         let n = rows * cols;
         let mut y = be.alloc_zeros(n)?;
         fill_slice(be, &mut y, n, value as f32)?;
-        Ok(Tensor::from_parts(y, rows, cols))
+        Ok(Tensor::from_parts_unchecked(y, rows, cols))
     }
 
     fn axpy(&self, y: &mut Tensor<CudaBackend>, alpha: f64, x: &Tensor<CudaBackend>) -> Result<()> {
@@ -134,7 +138,7 @@ impl ElementwiseOps for CudaBackend {
             // SAFETY: both hold n floats.
             unsafe { k::scale_f32(be, launch_cfg::flat(n), &mut y, &x.buf, alpha, n_i) }?;
         }
-        Ok(Tensor::from_parts(y, x.rows, x.cols))
+        Ok(Tensor::from_parts_unchecked(y, x.rows, x.cols))
     }
 
     fn concat_cols(&self, parts: &[&Tensor<CudaBackend>]) -> Result<Tensor<CudaBackend>> {
@@ -159,7 +163,7 @@ impl ElementwiseOps for CudaBackend {
             )?;
             c0 += p.cols;
         }
-        Ok(Tensor::from_parts(out, rows, cols))
+        Ok(Tensor::from_parts_unchecked(out, rows, cols))
     }
 
     fn split_cols(
@@ -185,7 +189,7 @@ impl ElementwiseOps for CudaBackend {
                 w,
                 x.rows,
             )?;
-            out.push(Tensor::from_parts(part, x.rows, w));
+            out.push(Tensor::from_parts_unchecked(part, x.rows, w));
             c0 += w;
         }
         Ok(out)
@@ -219,7 +223,7 @@ impl ElementwiseOps for CudaBackend {
                 )
             }?;
         }
-        Ok(Tensor::from_parts(out, rows.len(), x.cols))
+        Ok(Tensor::from_parts_unchecked(out, rows.len(), x.cols))
     }
 
     fn onehot(&self, labels: &Indices<CudaBackend>, n: usize) -> Result<Tensor<CudaBackend>> {
@@ -243,6 +247,6 @@ impl ElementwiseOps for CudaBackend {
                 )
             }?;
         }
-        Ok(Tensor::from_parts(out, labels.len(), n))
+        Ok(Tensor::from_parts_unchecked(out, labels.len(), n))
     }
 }

@@ -39,7 +39,7 @@ impl HeatmapOps for CudaBackend {
                 )
             }?;
         }
-        Ok(Tensor::from_parts(out, batch, k * g2))
+        Ok(Tensor::from_parts_unchecked(out, batch, k * g2))
     }
 
     fn heatmap_loss(
@@ -72,6 +72,6 @@ impl HeatmapOps for CudaBackend {
             )
         }?;
         let loss = be.sum_scaled(&loss_rows, batch, 1.0 / batch as f64)?;
-        Ok((loss, Tensor::from_parts(grad, batch, pred.cols)))
+        Ok((loss, Tensor::from_parts_unchecked(grad, batch, pred.cols)))
     }
 }

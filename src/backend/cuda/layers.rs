@@ -47,7 +47,7 @@ impl LayerOps for CudaBackend {
                 )
             }?;
         }
-        Ok(Tensor::from_parts(y, x.rows, x.cols))
+        Ok(Tensor::from_parts_unchecked(y, x.rows, x.cols))
     }
 
     fn act_bwd(
@@ -78,7 +78,7 @@ impl LayerOps for CudaBackend {
                 )
             }?;
         }
-        Ok(Tensor::from_parts(dx, y.rows, y.cols))
+        Ok(Tensor::from_parts_unchecked(dx, y.rows, y.cols))
     }
 
     fn col_sum(&self, x: &Tensor<CudaBackend>) -> Result<Tensor<CudaBackend>> {
@@ -86,14 +86,18 @@ impl LayerOps for CudaBackend {
         const OP: &str = "col_sum";
         to_int(OP, "x", x.len())?;
         if x.rows == 0 || x.cols == 0 {
-            return Ok(Tensor::from_parts(be.alloc_zeros(x.cols)?, 1, x.cols));
+            return Ok(Tensor::from_parts_unchecked(
+                be.alloc_zeros(x.cols)?,
+                1,
+                x.cols,
+            ));
         }
         let mut out = be.alloc_out(x.cols)?;
         let (rows, cols) = (x.rows as i32, x.cols as i32);
         // SAFETY: out holds cols floats, x rows·cols; the col shape (blockDim (32, 8)) the kernel's
         // shared memory is sized for.
         unsafe { k::col_sum_f32(be, launch_cfg::col(x.cols), &mut out, &x.buf, rows, cols) }?;
-        Ok(Tensor::from_parts(out, 1, x.cols))
+        Ok(Tensor::from_parts_unchecked(out, 1, x.cols))
     }
 
     fn batchnorm_fwd_train(
@@ -138,10 +142,10 @@ impl LayerOps for CudaBackend {
             }?;
         }
         Ok((
-            Tensor::from_parts(y, b, c),
+            Tensor::from_parts_unchecked(y, b, c),
             BnCache {
-                xhat: Tensor::from_parts(xhat, b, c),
-                inv_std: Tensor::from_parts(inv_std, 1, c),
+                xhat: Tensor::from_parts_unchecked(xhat, b, c),
+                inv_std: Tensor::from_parts_unchecked(inv_std, 1, c),
             },
         ))
     }
@@ -180,7 +184,7 @@ impl LayerOps for CudaBackend {
                 )
             }?;
         }
-        Ok(Tensor::from_parts(y, x.rows, x.cols))
+        Ok(Tensor::from_parts_unchecked(y, x.rows, x.cols))
     }
 
     fn batchnorm_bwd(
@@ -199,9 +203,9 @@ impl LayerOps for CudaBackend {
         to_int(OP, "dy", dy.len())?;
         if b == 0 || c == 0 {
             return Ok((
-                Tensor::from_parts(be.alloc_zeros(0)?, b, c),
-                Tensor::from_parts(be.alloc_zeros(c)?, 1, c),
-                Tensor::from_parts(be.alloc_zeros(c)?, 1, c),
+                Tensor::from_parts_unchecked(be.alloc_zeros(0)?, b, c),
+                Tensor::from_parts_unchecked(be.alloc_zeros(c)?, 1, c),
+                Tensor::from_parts_unchecked(be.alloc_zeros(c)?, 1, c),
             ));
         }
         let mut dx = be.alloc_out(b * c)?;
@@ -225,9 +229,9 @@ impl LayerOps for CudaBackend {
             )
         }?;
         Ok((
-            Tensor::from_parts(dx, b, c),
-            Tensor::from_parts(dgamma, 1, c),
-            Tensor::from_parts(dbeta, 1, c),
+            Tensor::from_parts_unchecked(dx, b, c),
+            Tensor::from_parts_unchecked(dgamma, 1, c),
+            Tensor::from_parts_unchecked(dbeta, 1, c),
         ))
     }
 }

@@ -30,7 +30,7 @@ impl LossOps for CudaBackend {
                 )
             }?;
         }
-        Ok(Tensor::from_parts(y, x.rows, x.cols))
+        Ok(Tensor::from_parts_unchecked(y, x.rows, x.cols))
     }
 
     fn class_loss(
@@ -74,7 +74,7 @@ impl LossOps for CudaBackend {
             )
         }?;
         let loss = be.sum_scaled(&loss_rows, b, 1.0 / b as f64)?;
-        Ok((loss, Tensor::from_parts(grad, b, n)))
+        Ok((loss, Tensor::from_parts_unchecked(grad, b, n)))
     }
 
     fn bce_logits(
@@ -103,6 +103,6 @@ impl LossOps for CudaBackend {
             )
         }?;
         let loss = be.sum_scaled(&loss_rows, b, 1.0 / b as f64)?;
-        Ok((loss, Tensor::from_parts(grad, b, n)))
+        Ok((loss, Tensor::from_parts_unchecked(grad, b, n)))
     }
 }

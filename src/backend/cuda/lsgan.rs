@@ -40,7 +40,7 @@ impl LsganOps for CudaBackend {
             )
         }?;
         let loss = be.sum_scaled(&loss_rows, batch, 1.0 / batch as f64)?;
-        Ok((loss, Tensor::from_parts(grad, batch, 1)))
+        Ok((loss, Tensor::from_parts_unchecked(grad, batch, 1)))
     }
 
     fn lsgan_g_loss(
@@ -83,8 +83,8 @@ impl LsganOps for CudaBackend {
         let loss = be.sum_scaled(&loss_rows, batch, 1.0 / batch as f64)?;
         Ok(GenLossOut {
             loss,
-            d_q_logits: Tensor::from_parts(d_q, batch, classes),
-            d_d_out: Tensor::from_parts(d_d, batch, 1),
+            d_q_logits: Tensor::from_parts_unchecked(d_q, batch, classes),
+            d_d_out: Tensor::from_parts_unchecked(d_d, batch, 1),
         })
     }
 }

@@ -27,11 +27,11 @@ impl MatmulOps for CudaBackend {
         to_int("matmul", "B", b.len())?;
         to_int("matmul", "C", m * n)?;
         if m * n == 0 {
-            return Ok(Tensor::from_parts(be.alloc_zeros(0)?, m, n));
+            return Ok(Tensor::from_parts_unchecked(be.alloc_zeros(0)?, m, n));
         }
         if k == 0 {
             // An empty sum; not left to cuBLAS, whose k = 0 behaviour is not documented.
-            return Ok(Tensor::from_parts(be.alloc_zeros(m * n)?, m, n));
+            return Ok(Tensor::from_parts_unchecked(be.alloc_zeros(m * n)?, m, n));
         }
         let op = |t: bool| {
             if t {
@@ -57,6 +57,6 @@ impl MatmulOps for CudaBackend {
         // SAFETY: with the swap above, cuBLAS reads k·n floats of B, m·k of A (their row-major sizes,
         // shapes checked) and writes the m·n floats of C; all three are distinct allocations.
         unsafe { be.blas().gemm(cfg, &b.buf, &a.buf, &mut c) }.map_err(cuda_err)?;
-        Ok(Tensor::from_parts(c, m, n))
+        Ok(Tensor::from_parts_unchecked(c, m, n))
     }
 }

@@ -9,21 +9,33 @@
 //!
 //! This file is the [`Device`] half (allocation, copies, kernel loading). Each family module
 //! (`elementwise.rs`, `layers.rs`, ...) implements its family's trait of [`super::ops`], one thin
-//! wrapper per op: shapes checked by [`super::check`], as the CPU reference does, grid chosen with
-//! [`launch_cfg`], one launch through the typed launchers of [`super::kernel_abi`], `unsafe` only
-//! around the launch.
+//! wrapper per op: shapes checked by the families' `check` functions, as the CPU reference does,
+//! grid chosen with `launch_cfg`, one launch through the typed launchers of `kernel_abi`, `unsafe`
+//! only around the launch.
 
+#[doc(hidden)]
 pub mod adam;
+#[doc(hidden)]
 pub mod convex;
+#[doc(hidden)]
 pub mod diagnostics;
+#[doc(hidden)]
 pub mod elementwise;
+#[doc(hidden)]
 pub mod graph;
+#[doc(hidden)]
 pub mod heatmap;
+#[doc(hidden)]
 pub mod layers;
+#[doc(hidden)]
 pub mod losses;
+#[doc(hidden)]
 pub mod lsgan;
+#[doc(hidden)]
 pub mod matmul;
+#[doc(hidden)]
 pub mod nvrtc;
+#[doc(hidden)]
 pub mod probe;
 
 use std::collections::HashMap;
@@ -84,6 +96,7 @@ pub fn to_int(op: &'static str, what: &str, n: usize) -> Result<i32> {
 }
 
 /// Launch configurations for the shapes of kernels/README.md.
+#[doc(hidden)]
 pub mod launch_cfg {
     use cudarc::driver::LaunchConfig;
 
@@ -160,20 +173,36 @@ pub mod launch_cfg {
     }
 }
 
-/// A `u32` vector on the device (labels, dictionary row indices).
+/// A `u32` vector on the device (labels, dictionary row indices): the [`Device::IdxBuf`] of
+/// [`CudaBackend`].
 #[derive(Clone)]
 pub struct DevIndices {
-    pub slice: Arc<CudaSlice<u32>>,
+    /// The values (at least one element is allocated, so an empty vector holds one unused 0);
+    /// shared by clones.
+    pub(crate) slice: Arc<CudaSlice<u32>>,
     /// The largest value, computed on the host at upload, so that ops check index ranges without a
-    /// synchronisation; `None` when empty.
-    pub max: Option<u32>,
+    /// synchronisation; `None` when empty. Private to the crate (made only by
+    /// [`Device::upload_indices`]), since the range checks trust it.
+    pub(crate) max: Option<u32>,
+}
+
+impl DevIndices {
+    /// The largest value uploaded (`None` for an empty vector): the bound the ops' range checks
+    /// compare with, known on the host without a synchronisation.
+    pub fn max(&self) -> Option<u32> {
+        self.max
+    }
 }
 
 /// Dictionary rows on the device in their storage precision; bf16 and f16 as raw bits, which the
-/// kernels widen with `to_float` (kernels/common.cuh).
+/// kernels widen with `to_float` (kernels/common.cuh). The [`Device::DictBuf`] of
+/// [`CudaBackend`].
 pub enum DevDict {
+    /// Rows stored as f32.
     F32(CudaSlice<f32>),
+    /// Rows stored as bfloat16 bit patterns.
     Bf16(CudaSlice<u16>),
+    /// Rows stored as IEEE half-precision bit patterns.
     F16(CudaSlice<u16>),
 }
 
@@ -182,11 +211,19 @@ pub enum DevDict {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModuleImage {
     /// A cubin for this real architecture (`sm_90`); `cached` when it came from the disk cache.
-    Cubin { sm: String, cached: bool },
+    Cubin {
+        /// The real architecture, e.g. `sm_90`.
+        sm: String,
+        /// Read from the disk cache rather than compiled by NVRTC in this process.
+        cached: bool,
+    },
     /// PTX for this virtual architecture (`compute_90`), and why no cubin was used.
     Ptx {
+        /// The virtual architecture, e.g. `compute_90`.
         arch: String,
+        /// Read from the disk cache rather than compiled by NVRTC in this process.
         cached: bool,
+        /// The first line of the error that ruled out a cubin.
         why_not_cubin: String,
     },
 }
@@ -252,7 +289,14 @@ pub struct CounterSnapshot {
     pub uploads: u64,
 }
 
-/// The CUDA backend on one device. Cloning shares the device state.
+/// The CUDA backend on one device, computing in f32 ([`Device::Elem`] is `f32`). Cloning shares
+/// the device state (context, stream, cuBLAS handle, loaded kernels, counters).
+///
+/// Besides the errors of the op traits, any op may return [`Error::Cuda`] when the device fails
+/// (out of memory said in words, with the size asked for and what was free), and
+/// [`Error::Shape`] for an operand of more than [`MAX_ELEMS`] elements (the kernels index with
+/// `int`). Index ranges are checked against the maximum recorded at upload, so no op
+/// synchronises to check them.
 #[derive(Clone)]
 pub struct CudaBackend {
     inner: Arc<Inner>,
@@ -344,8 +388,9 @@ impl CudaBackend {
         &self.inner.images
     }
 
-    /// The resolved function of an entry point (the typed launchers of
-    /// [`kernel_abi::launch`](crate::backend::kernel_abi::launch) use it).
+    #[doc(hidden)]
+    /// The resolved function of an entry point (the typed launchers of `kernel_abi::launch` use
+    /// it).
     pub fn kernel(&self, id: KernelId) -> &CudaFunction {
         &self.inner.functions[id as usize]
     }
@@ -354,9 +399,13 @@ impl CudaBackend {
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.inner.stream
     }
+    /// The CUDA context of the device, with cudarc's per-allocation event tracking off (all work
+    /// is on one stream); the cuDNN backbone binds it and queues on the same stream.
     pub fn context(&self) -> &Arc<CudaContext> {
         &self.inner.ctx
     }
+    /// The cuBLAS handle, bound to [`stream`](Self::stream) and left in full-f32 math mode (no
+    /// TF32; METHOD.md §7).
     pub fn blas(&self) -> &CudaBlas {
         &self.inner.blas
     }
@@ -364,6 +413,7 @@ impl CudaBackend {
     pub fn arch(&self) -> &str {
         &self.inner.arch
     }
+    /// The driver's name for the device, e.g. `NVIDIA H200`.
     pub fn device_name(&self) -> &str {
         &self.inner.device
     }
@@ -459,11 +509,13 @@ impl CudaBackend {
         which(&self.inner.counters).fetch_add(1, Ordering::Relaxed);
     }
 
+    #[doc(hidden)]
     /// Which convex kernels later launches use (benches and tests compare the versions).
     pub fn set_convex_kernel(&self, k: convex::ConvexKernel) {
         self.inner.convex_kernel.store(k as u8, Ordering::Relaxed);
     }
 
+    #[doc(hidden)]
     /// The convex kernels' version in use.
     pub fn convex_kernel(&self) -> convex::ConvexKernel {
         match self.inner.convex_kernel.load(Ordering::Relaxed) {
@@ -555,6 +607,32 @@ impl Device for CudaBackend {
             "cuda:{} ({}, {})",
             self.inner.ordinal, self.inner.device, self.inner.arch
         )
+    }
+
+    fn buf_fits(buf: &CudaSlice<f32>, rows: usize, cols: usize) -> bool {
+        rows.checked_mul(cols).is_some_and(|n| buf.len() >= n)
+    }
+
+    fn idx_buf_fits(buf: &DevIndices, len: usize) -> bool {
+        // `max` covers every value uploaded, so any prefix is in range of it.
+        buf.slice.len() >= len
+    }
+
+    fn dict_buf_fits(
+        buf: &DevDict,
+        rows: usize,
+        cols: usize,
+        precision: crate::backend::Precision,
+    ) -> bool {
+        use crate::backend::Precision;
+        let Some(n) = rows.checked_mul(cols) else {
+            return false;
+        };
+        match (buf, precision) {
+            (DevDict::F32(b), Precision::F32) => b.len() >= n,
+            (DevDict::Bf16(b), Precision::Bf16) | (DevDict::F16(b), Precision::F16) => b.len() >= n,
+            _ => false,
+        }
     }
 
     fn upload(&self, data: &[f32], rows: usize, cols: usize) -> Result<Tensor<Self>> {
@@ -668,13 +746,15 @@ impl Device for CudaBackend {
             .collect())
     }
 
-    /// Waits for the stream, then reports any error cudarc recorded where it could not return
-    /// one (frees in `Drop`).
+    /// Free and total bytes of the device's memory, as the driver reports them now; `None` when
+    /// it cannot tell.
     fn device_memory(&self) -> Option<(u64, u64)> {
         let (free, total) = self.inner.ctx.mem_get_info().ok()?;
         Some((free as u64, total as u64))
     }
 
+    /// Waits for the stream, then reports any error cudarc recorded where it could not return
+    /// one (frees in `Drop`).
     fn synchronize(&self) -> Result<()> {
         self.note(|c| &c.host_syncs);
         self.inner.stream.synchronize().map_err(cuda_err)?;

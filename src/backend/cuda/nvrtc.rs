@@ -20,7 +20,7 @@ use super::cuda_err;
 use crate::backend::kernel_src;
 use crate::error::{Error, Result};
 // Cache files are written atomically: a concurrent reader sees either no file or all of it.
-use crate::io::atomic::write as write_atomic;
+use crate::internal::io::atomic::write as write_atomic;
 
 /// The NVRTC options every family is compiled with, for a virtual architecture like `compute_90`
 /// (PTX) or a real one like `sm_90` (cubin).

@@ -203,7 +203,7 @@ pub fn cudnn() -> Result<Found> {
         "cuDNN (libcudnn)",
         "install cuDNN 9 (e.g. the pip wheel nvidia-cudnn-cu13) and put its lib/ directory on \
          LD_LIBRARY_PATH",
-        crate::backbone::cudnn::CUDNN_SYMBOLS,
+        crate::internal::backbone::cudnn::CUDNN_SYMBOLS,
     )
 }
 

@@ -3,10 +3,23 @@
 use crate::backend::*;
 use crate::error::Result;
 
-/// The convex family (kernels/convex.cu).
+/// The convex family (kernels/convex.cu): Phase 2's generated and real features (METHOD.md §4).
+/// Dictionary values are widened from their storage precision element by element and every sum
+/// accumulates in f32 or wider (METHOD.md §3).
 pub trait ConvexOps: Device {
     /// Eq. 3 for a batch: `logits` is `B × 2N_s` (G's output), `rows` holds `B·N_s` global row
-    /// indices (sample `b`'s rows at `b·N_s ..`), the same rows for both streams.
+    /// indices (sample `b`'s rows at `b·N_s ..`), the same rows for both streams. With
+    /// `w_t = softmax(logits[.., ..N_s])` and `w_s = softmax(logits[.., N_s..])` row by row,
+    /// `f_t[b] = Σ_k w_t[b,k]·dict_t[rows[b·N_s + k]]` (`B × d_t`) and likewise `f_s` from `dict_s`
+    /// (`B × d_s`); returns both and `w = [w_t | w_s]` ([`ConvexOut`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] when `logits` has no or an odd number of columns,
+    /// the dictionaries' row counts differ, `rows.len() != B·N_s` ([`check::convex_batch`]), or an
+    /// index is ≥ the dictionaries' row count (checked next). A backend may add limits of its own
+    /// (the CUDA backend: one storage precision for both dictionaries, `N_s` within shared
+    /// memory).
     fn convex_combine_fwd(
         &self,
         logits: &Tensor<Self>,
@@ -14,7 +27,12 @@ pub trait ConvexOps: Device {
         dict_s: &DictTensor<Self>,
         rows: &Indices<Self>,
     ) -> Result<ConvexOut<Self>>;
-    /// Gradient with respect to G's logits (the dictionaries are constants).
+    /// Gradient with respect to G's logits (the dictionaries are constants): from the forward's
+    /// `w` (`B × 2N_s`) and the features' gradients `d_f_t` (`B × d_t`) and `d_f_s` (`B × d_s`),
+    /// per half `d = w ⊙ (g − ⟨w, g⟩)` with `g[b,k] = ⟨d_f[b], dict[rows[b·N_s + k]]⟩`; returns
+    /// `B × 2N_s`. `dict_t`, `dict_s` and `rows` are the forward's. Errors as the forward's,
+    /// then [`Error::Shape`] for feature gradients of the wrong shape
+    /// ([`check::convex_grads`]).
     fn convex_combine_bwd(
         &self,
         w: &Tensor<Self>,
@@ -24,7 +42,9 @@ pub trait ConvexOps: Device {
         dict_s: &DictTensor<Self>,
         rows: &Indices<Self>,
     ) -> Result<Tensor<Self>>;
-    /// Dictionary rows `rows[i]`, widened to the compute type (real samples of Phase 2).
+    /// Dictionary rows `rows[i]`, widened to the compute type (real samples of Phase 2):
+    /// `rows.len() × dict.cols()`. [`Error::Shape`] when an index is ≥
+    /// `dict.rows()`.
     fn dict_gather(&self, dict: &DictTensor<Self>, rows: &Indices<Self>) -> Result<Tensor<Self>>;
 }
 
@@ -35,8 +55,9 @@ pub mod check {
     use crate::backend::*;
     use crate::error::{Error, Result};
 
-    /// What the convex forward and backward share: `weight_cols = 2·N_s`, dictionaries of the same
-    /// row count, `B·N_s` row indices; returns `N_s`. The backend then checks the indices' range.
+    /// [`ConvexOps::convex_combine_fwd`] and [`ConvexOps::convex_combine_bwd`], first: what they
+    /// share: `weight_cols = 2·N_s`, dictionaries of the same row count, `B·N_s` row indices;
+    /// returns `N_s`. The backend then checks the indices' range.
     pub fn convex_batch<B: Device>(
         op: &'static str,
         batch: usize,
@@ -77,7 +98,8 @@ pub mod check {
         Ok(ns)
     }
 
-    /// The backward's incoming feature gradients, `B × d_t` and `B × d_s`.
+    /// [`ConvexOps::convex_combine_bwd`], last: the incoming feature gradients, `B × d_t` and
+    /// `B × d_s`.
     pub fn convex_grads<B: Device>(
         op: &'static str,
         batch: usize,

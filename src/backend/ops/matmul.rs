@@ -3,9 +3,14 @@
 use crate::backend::*;
 use crate::error::Result;
 
-/// Matrix products (cuBLAS on the GPU, matrixmultiply on the CPU)..
+/// Matrix products (cuBLAS on the GPU, matrixmultiply on the CPU): a Linear layer's forward `x·W`
+/// and its backward products `xᵀ·dz` and `dz·Wᵀ`.
 pub trait MatmulOps: Device {
-    /// `op(a)·op(b)` where `op` transposes when the flag is set.
+    /// `op(a)·op(b)`, where `op` transposes its operand when its flag is set: with `op(a)` of
+    /// `m × k` and `op(b)` of `k × n`, a new `m × n` tensor (all zeros when `k = 0`). Full
+    /// precision of [`Device::Elem`] (no TF32 or other reduced-precision modes: METHOD.md §7).
+    /// [`Error::Shape`] when the inner dimensions differ
+    /// ([`check::matmul`]).
     fn matmul(
         &self,
         a: &Tensor<Self>,
@@ -22,7 +27,8 @@ pub mod check {
     use crate::backend::*;
     use crate::error::{Error, Result};
 
-    /// Returns `(m, k, n)` of `op(A)` (`m × k`) times `op(B)` (`k × n`).
+    /// [`MatmulOps::matmul`]: the inner dimensions agree. Returns `(m, k, n)` of `op(A)`
+    /// (`m × k`) times `op(B)` (`k × n`).
     pub fn matmul<B: Device>(
         op: &'static str,
         a: &Tensor<B>,

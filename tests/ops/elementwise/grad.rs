@@ -50,3 +50,40 @@ fn elementwise_basics() {
     assert_eq!(down(&be.fill(1, 2, 2.5).unwrap()), vec![2.5, 2.5]);
     assert_eq!(down(&be.zeros(2, 1).unwrap()), vec![0.0, 0.0]);
 }
+
+// ---- storage handed to a tensor from outside ------------------------------------------------------
+
+/// `from_parts` and `with_buf_mut` are how a backend outside the crate builds tensors; storage that
+/// cannot back the shape is refused, so safe code cannot make an op read past a buffer's end.
+#[test]
+fn from_parts_refuses_storage_that_does_not_fit() {
+    use convexgan::backend::{Cpu, DictTensor, HostRows, Indices, Precision, Tensor};
+    use ndarray::{Array2, ShapeBuilder};
+    type C = Cpu<f64>;
+
+    let ok = Tensor::<C>::from_parts(Array2::zeros((2, 3)), 2, 3).unwrap();
+    assert_eq!(ok.shape(), (2, 3));
+    let e = Tensor::<C>::from_parts(Array2::zeros((2, 3)), 3, 2).unwrap_err();
+    assert!(e.to_string().contains("cannot back a 3×2 tensor"), "{e}");
+    // Column-major storage of the right shape: the CPU ops read rows as slices.
+    assert!(Tensor::<C>::from_parts(Array2::zeros((2, 3).f()), 2, 3).is_err());
+
+    let mut t = Tensor::<C>::from_parts(Array2::zeros((2, 3)), 2, 3).unwrap();
+    t.with_buf_mut(|b| b.fill(1.0)).unwrap();
+    assert_eq!(down(&t), vec![1.0; 6]);
+    let e = t.with_buf_mut(|b| *b = Array2::zeros((1, 1))).unwrap_err();
+    assert!(e.to_string().contains("no longer fits"), "{e}");
+    assert_eq!(
+        t.shape(),
+        (0, 0),
+        "a tensor whose storage was replaced badly is left empty"
+    );
+
+    assert_eq!(Indices::<C>::from_parts(vec![0, 1, 2], 3).unwrap().len(), 3);
+    assert!(Indices::<C>::from_parts(vec![0, 1], 3).is_err());
+
+    let rows = |p| HostRows::from_f32(&[0.5; 6], p);
+    assert!(DictTensor::<C>::from_parts(rows(Precision::F32), 3, 2, Precision::F32).is_ok());
+    assert!(DictTensor::<C>::from_parts(rows(Precision::F32), 4, 2, Precision::F32).is_err());
+    assert!(DictTensor::<C>::from_parts(rows(Precision::Bf16), 3, 2, Precision::F32).is_err());
+}

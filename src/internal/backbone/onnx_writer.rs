@@ -14,7 +14,7 @@ use rand_distr::{Distribution, Normal};
 use tract_onnx::pb;
 
 use crate::error::Result;
-use crate::io::atomic::write as write_atomic;
+use crate::internal::io::atomic::write as write_atomic;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VggSpec {

@@ -25,20 +25,20 @@ pub use stages::{build_dict, eval, phase1, phase2, RunMetrics};
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::memory::DataShape;
+use crate::internal::memory::DataShape;
 use crate::model::{Heads, HeadsSpec};
 use crate::nn::ParamStore;
 use crate::train::pipeline::Data;
 use crate::train::{stage_rng, STREAM_INIT};
 
-/// [`memory::check`](crate::memory::check) of a Fashion-MNIST run, before its data is loaded,
+/// [`memory::check`](crate::internal::memory::check) of a Fashion-MNIST run, before its data is loaded,
 /// naming the file the configuration came from. A features run is checked once its file is read
 /// ([`check_memory_of`]), since only the file knows its sizes.
 fn check_memory<B: Backend>(be: &B, cfg: &Config, source: Option<&Path>) -> Result<()> {
     if cfg.data.features.is_some() {
         return Ok(());
     }
-    crate::memory::check(be, cfg).map_err(|e| name_source(e, source))
+    crate::internal::memory::check(be, cfg).map_err(|e| name_source(e, source))
 }
 
 /// The memory check of a features run on the data read from its file (a Fashion-MNIST run was
@@ -58,7 +58,7 @@ fn check_memory_of<B: Backend>(
         data.test.n,
         data.d_in_s,
     );
-    crate::memory::check_for(be, cfg, &shape).map_err(|e| name_source(e, source))
+    crate::internal::memory::check_for(be, cfg, &shape).map_err(|e| name_source(e, source))
 }
 
 /// The memory check of Phase 2 alone on a features run, from its dictionaries.
@@ -71,7 +71,7 @@ fn check_memory_of_dictionaries<B: Backend>(
     if cfg.data.features.is_none() {
         return Ok(());
     }
-    crate::memory::check_for(be, cfg, &DataShape::dictionaries_only(counts))
+    crate::internal::memory::check_for(be, cfg, &DataShape::dictionaries_only(counts))
         .map_err(|e| name_source(e, source))
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::manifest::{digest, FileRecord, Manifest, StageRecord, MANIFEST_FILE};
 use super::run_dir::RunDir;
 use crate::error::{Error, Result};
-use crate::io::atomic;
+use crate::internal::io::atomic;
 
 /// The journal of a commit under way.
 pub const JOURNAL_FILE: &str = ".commit.json";
@@ -314,7 +314,8 @@ fn replay(root: &Path, j: &Journal, live: bool) -> Result<()> {
 fn recover(root: &Path) -> Result<()> {
     let jpath = root.join(JOURNAL_FILE);
     if std::fs::symlink_metadata(&jpath).is_ok() {
-        let bytes = crate::io::read::read_regular(&jpath, "a commit journal", MAX_JOURNAL_BYTES)?;
+        let bytes =
+            crate::internal::io::read::read_regular(&jpath, "a commit journal", MAX_JOURNAL_BYTES)?;
         let j: Journal = serde_json::from_slice(&bytes).map_err(|e| {
             Error::bad_file(
                 &jpath,

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::io::atomic;
+use crate::internal::io::atomic;
 pub use crate::metrics::Metrics;
 use crate::{Error, Result};
 pub use longtail_plots::{plot_confusion, plot_reliability};

@@ -53,7 +53,7 @@ impl Default for Manifest {
 
 /// Size and SHA-256 (hex) of a file, read in pieces.
 pub fn digest(path: &Path) -> Result<(u64, String)> {
-    crate::io::read::check_regular(path, "a file a stage wrote", u64::MAX)?;
+    crate::internal::io::read::check_regular(path, "a file a stage wrote", u64::MAX)?;
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -78,7 +78,8 @@ impl Manifest {
         if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
         }
-        let bytes = crate::io::read::read_regular(&path, "a run manifest", MAX_MANIFEST_BYTES)?;
+        let bytes =
+            crate::internal::io::read::read_regular(&path, "a run manifest", MAX_MANIFEST_BYTES)?;
         let m: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::bad_file(&path, format!("not a run manifest: {e}")))?;
         if m.format != FORMAT {

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use super::{load_heads, Manifest, Overrides, RunDir, PHASE1_FILE, PHASE2_FILE};
 use crate::backend::Backend;
+use crate::data::arrays::{read_features, read_labelled, write_npz, write_npz_arrays, Matrix};
 use crate::error::{Error, Result};
-use crate::io::arrays::{read_features, read_labelled, write_npz, write_npz_arrays, Matrix};
-use crate::io::atomic;
+use crate::internal::io::atomic;
 use crate::nn::{Mode, ParamStore};
 use crate::sampler::{fit, FittedSampler, SamplerOptions, Strategy};
 

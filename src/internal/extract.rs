@@ -6,16 +6,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::backbone::graph::{default_output, read_model};
-use crate::backbone::pool::adaptive_avg_pool;
-use crate::backbone::tract_cpu::TractModel;
-use crate::backbone::FeatureMap;
 use crate::data::deepfashion::{load_deepfashion, Partition, Record, DEEPFASHION_CATEGORIES};
 use crate::data::features_file::{FeatureSet, Split};
 use crate::data::letterbox::{imagenet_chw, load_rgb, Letterbox, IMAGE_SIZE};
 use crate::data::{pixel_to_grid, Landmarks, DEEPFASHION_LANDMARKS, HEATMAP_GRID};
 use crate::error::{Error, Result};
-use crate::progress;
+use crate::internal::backbone::graph::{default_output, read_model};
+use crate::internal::backbone::pool::adaptive_avg_pool;
+use crate::internal::backbone::tract_cpu::TractModel;
+use crate::internal::backbone::FeatureMap;
+use crate::internal::progress;
 
 /// Where a backbone runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct ExtractOptions {
 enum Runner {
     Tract(TractModel),
     #[cfg(feature = "cudnn")]
-    Cudnn(Box<crate::backbone::cudnn::CudnnChain>),
+    Cudnn(Box<crate::internal::backbone::cudnn::CudnnChain>),
 }
 
 /// The CUDA device the backbones share: one backend (one context and stream) for every cuDNN
@@ -82,14 +82,14 @@ impl Backbone {
             ExtractDevice::Cpu => Runner::Tract(TractModel::load(path, Some(&output))?),
             #[cfg(feature = "cudnn")]
             ExtractDevice::Cuda => {
-                let chain = crate::backbone::graph::chain_to(&model, &output, path)?;
+                let chain = crate::internal::backbone::graph::chain_to(&model, &output, path)?;
                 if gpu.backend.is_none() {
                     gpu.backend = Some(crate::backend::cuda::CudaBackend::new(0)?);
                 }
                 let be = gpu.backend.as_ref().expect("opened above");
-                Runner::Cudnn(Box::new(crate::backbone::cudnn::CudnnChain::on_backend(
-                    be, &chain,
-                )?))
+                Runner::Cudnn(Box::new(
+                    crate::internal::backbone::cudnn::CudnnChain::on_backend(be, &chain)?,
+                ))
             }
             #[cfg(not(feature = "cudnn"))]
             ExtractDevice::Cuda => {

@@ -18,13 +18,16 @@ pub const MAX_FILE_BYTES: u64 = 32 << 30;
 /// A dense row-major `rows × cols` matrix of f32.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix {
+    /// The `rows · cols` values, row after row.
     pub data: Vec<f32>,
+    /// Number of rows (samples).
     pub rows: usize,
+    /// Number of columns (features per sample).
     pub cols: usize,
 }
 
 impl Matrix {
-    /// Row `r`.
+    /// Row `r`, `cols` values. Panics past the end, like slice indexing.
     pub fn row(&self, r: usize) -> &[f32] {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
@@ -42,8 +45,11 @@ impl Matrix {
 /// A borrowed row-major `rows × cols` matrix of f32 (a NumPy array's buffer, without a copy).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MatrixRef<'a> {
+    /// The `rows · cols` values, row after row.
     pub data: &'a [f32],
+    /// Number of rows (samples).
     pub rows: usize,
+    /// Number of columns (features per sample).
     pub cols: usize,
 }
 
@@ -53,10 +59,12 @@ impl<'a> From<&'a Matrix> for MatrixRef<'a> {
     }
 }
 
-/// Features and one class label per row.
+/// Features and one class label per row, as [`read_labelled`] returns them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Labelled {
+    /// Features, one row per sample.
     pub x: Matrix,
+    /// Class label of each row (`x.rows` of them), non-negative integers as given in the file.
     pub y: Vec<u32>,
 }
 
@@ -92,7 +100,7 @@ fn kind(path: &Path) -> Result<Kind> {
 
 /// The whole file, after checking it is a regular file of bounded size.
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    let bytes = super::read::read_regular(path, "an array file", MAX_FILE_BYTES)?;
+    let bytes = crate::internal::io::read::read_regular(path, "an array file", MAX_FILE_BYTES)?;
     if bytes.is_empty() {
         return Err(Error::bad_file(path, "empty file"));
     }
@@ -283,7 +291,13 @@ fn npz_pick<'a>(
 }
 
 /// Features from a `.npy` (2-D), an `.npz` (its `x` or `X`, or its only array) or a CSV whose
-/// every column is a feature.
+/// every column is a feature, told apart by the extension; any real or integer dtype is converted
+/// to f32, Fortran order to row-major.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::BadFile`] naming the file: an unknown extension, a file that is not
+/// a regular file or is larger than [`MAX_FILE_BYTES`], an empty or malformed array, a dtype
+/// other than real or integer, not 2-D, no rows or columns, or a value that is not finite.
 pub fn read_features(path: &Path) -> Result<Matrix> {
     match kind(path)? {
         Kind::Npy => features_from_npy(path, &read_bounded(path)?, "the array"),
@@ -297,6 +311,10 @@ pub fn read_features(path: &Path) -> Result<Matrix> {
 }
 
 /// Labels from a `.npy` (1-D integers), an `.npz` (its `y`, or its only array) or a one-column CSV.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::BadFile`] naming the file, as [`read_features`], and for a label that
+/// is not an integer in `0..2^32`.
 pub fn read_labels(path: &Path) -> Result<Vec<u32>> {
     match kind(path)? {
         Kind::Npy => labels_from_npy(path, &read_bounded(path)?, "the labels"),
@@ -335,7 +353,13 @@ pub fn read_labels(path: &Path) -> Result<Vec<u32>> {
 
 /// A CSV of numbers. The first row is a header when any of its fields is not a number. With
 /// `label_column`, that column (named in the header) is returned as the labels and the others
-/// as the features. Returns the features and the labels (empty without `label_column`).
+/// as the features. Returns the features and the labels (empty without `label_column`). Blank
+/// lines are skipped.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::BadFile`] naming the file and the line: a ragged row, a field that is
+/// not a number, a non-finite feature, a label that is not an integer in `0..2^32`, no column named
+/// `label_column` (or no header at all), no data.
 pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<(Matrix, Vec<u32>)> {
     let bytes = read_bounded(path)?;
     let mut r = csv::ReaderBuilder::new()
@@ -430,7 +454,12 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<(Matrix, Vec<
 }
 
 /// Features and labels: `x` as [`read_features`] (or a CSV with the labels in `label_column`
-/// when `y` is `None`), `y` as [`read_labels`]; one label per row.
+/// when `y` is `None`, or an `.npz` holding both `x` and `y`), `y` as [`read_labels`]; one label
+/// per row.
+///
+/// # Errors
+/// Those of the readers, and [`Error::Invalid`] when `y` is `None` and `x` is a `.npy` (it holds
+/// no labels) or when the row and label counts differ.
 pub fn read_labelled(x: &Path, y: Option<&Path>, label_column: &str) -> Result<Labelled> {
     let (x_m, labels) = match y {
         Some(y_path) => (read_features(x)?, read_labels(y_path)?),
@@ -461,13 +490,18 @@ pub fn read_labelled(x: &Path, y: Option<&Path>, label_column: &str) -> Result<L
     Ok(Labelled { x: x_m, y: labels })
 }
 
-/// Writes `x` (f32, `rows × cols`) and `y` (int64) to an `.npz`, atomically.
+/// Writes `x` (f32, `rows × cols`) and `y` (int64) to an `.npz`, atomically; [`read_labelled`]
+/// reads it back.
+///
+/// # Errors
+/// [`Error::Invalid`] if `x.data` does not hold `rows · cols` values; [`Error::BadFile`] or
+/// [`Error::Io`] if the archive cannot be written.
 pub fn write_npz(path: &Path, x: &Matrix, y: &[u32]) -> Result<()> {
     write_npz_arrays(path, &[("x", x)], &[("y", y)])
 }
 
 /// Writes the f32 matrices `matrices` and the int64 vectors `labels` to an `.npz` under their
-/// names, atomically.
+/// names, atomically (a temporary file renamed over `path`); errors as [`write_npz`].
 pub fn write_npz_arrays(
     path: &Path,
     matrices: &[(&str, &Matrix)],
@@ -490,7 +524,7 @@ pub fn write_npz_arrays(
         w.finish()
             .map_err(|e| Error::bad_file(path, format!("writing the archive: {e}")))?;
     }
-    super::atomic::write(path, &buf.into_inner())
+    crate::internal::io::atomic::write(path, &buf.into_inner())
 }
 
 #[cfg(test)]

@@ -14,10 +14,10 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::config::QLoss;
 use crate::error::Result;
-use crate::io::atomic;
+use crate::internal::io::atomic;
+use crate::internal::report;
 use crate::metrics::Metrics;
 use crate::nn::ParamStore;
-use crate::report;
 use crate::train::checkpoint;
 use crate::train::dictionary::Dictionary;
 use crate::train::pipeline::{

@@ -146,8 +146,11 @@ impl Chain {
 
 /// Reads an ONNX file's protobuf, naming the file when it is not one.
 pub fn read_model(path: &Path) -> Result<pb::ModelProto> {
-    let bytes =
-        crate::io::read::read_regular(path, "an ONNX model", crate::io::read::MAX_MODEL_BYTES)?;
+    let bytes = crate::internal::io::read::read_regular(
+        path,
+        "an ONNX model",
+        crate::internal::io::read::MAX_MODEL_BYTES,
+    )?;
     let model = pb::ModelProto::decode(bytes.as_slice())
         .map_err(|e| Error::bad_file(path, format!("not an ONNX model: {e}")))?;
     if model.graph.is_none() {

@@ -12,6 +12,7 @@ use safetensors::{SafeTensorError, SafeTensors};
 
 use super::atomic;
 use crate::error::{Error, Result};
+pub use crate::nn::HostTensor;
 
 /// A value type a tensor file stores, little-endian.
 pub trait Element: bytemuck::Pod {
@@ -32,13 +33,6 @@ macro_rules! element {
     };
 }
 element!(u8 => U8, u16 => U16, u32 => U32, u64 => U64; f32 => F32, f64 => F64, half::bf16 => BF16, half::f16 => F16);
-
-/// A host-side f32 tensor: shape and values, row-major.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HostTensor {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
 
 /// Tensors and metadata to write; the tensors are borrowed from the caller.
 #[derive(Default)]

@@ -11,9 +11,9 @@ use super::{
 };
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::io::atomic;
+use crate::internal::io::atomic;
+use crate::internal::report;
 use crate::metrics::Metrics;
-use crate::report;
 use crate::train::pipeline::{
     build_features_from, evaluate_q, load_data, run_method, run_phase1_on, Method,
 };

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::io::atomic;
+use crate::internal::io::atomic;
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const PHASE1_FILE: &str = "phase1.safetensors";
