@@ -31,7 +31,7 @@ class ConvexGANSampler(BaseOverSampler):
     ns : int or None, default=None
         Rows combined per synthetic row; None = 30, or the smallest class's count when lower.
     iterations : int or None, default=None
-        Phase 2 iterations; None = ten passes over the data, between 300 and 1500.
+        Phase 2 iterations; None = ten passes over the data, between 300 and 1000.
     shape_columns : int or None, default=None
         None: one stream (the whole vector). k: the last k columns are a second stream with its
         own convex weights (the paper's texture and shape streams).

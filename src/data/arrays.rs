@@ -459,12 +459,31 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<(Matrix, Vec<
 ///
 /// # Errors
 /// Those of the readers, and [`Error::Invalid`] when `y` is `None` and `x` is a `.npy` (it holds
-/// no labels) or when the row and label counts differ.
+/// no labels) or an `.npz` without a `y` array, or when the row and label counts differ.
 pub fn read_labelled(x: &Path, y: Option<&Path>, label_column: &str) -> Result<Labelled> {
     let (x_m, labels) = match y {
         Some(y_path) => (read_features(x)?, read_labels(y_path)?),
         None if kind(x)? == Kind::Csv => read_csv(x, Some(label_column))?,
-        None if kind(x)? == Kind::Npz => (read_features(x)?, read_labels(x)?),
+        None if kind(x)? == Kind::Npz => {
+            // Not `read_labels`: an archive's only array is its features here, not its labels.
+            let features = read_features(x)?;
+            let arrays = npz_arrays(x, read_bounded(x)?)?;
+            let Some((name, bytes)) = arrays.iter().find(|(n, _)| n == "y" || n == "Y") else {
+                let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(Error::invalid(
+                    "labels",
+                    format!(
+                        "{} holds no labels array `y` (its arrays: {names:?}); give the labels \
+                         too (--y FILE)",
+                        x.display()
+                    ),
+                ));
+            };
+            (
+                features,
+                labels_from_npy(x, bytes, &format!("array `{name}`"))?,
+            )
+        }
         None => {
             return Err(Error::invalid(
                 "labels",
@@ -650,6 +669,25 @@ mod tests {
         // Features only: the labels must come from somewhere.
         let p = put(d.path(), "x.npy", &npy(&Array2::<f32>::zeros((2, 2))));
         assert!(msg(read_labelled(&p, None, "label")).contains("--y FILE"));
+    }
+
+    #[test]
+    fn an_npz_of_features_alone_asks_for_the_labels() {
+        let d = tempfile::tempdir().unwrap();
+        let x = Matrix {
+            data: vec![0.5; 6],
+            rows: 3,
+            cols: 2,
+        };
+        let p = d.path().join("x.npz");
+        write_npz_arrays(&p, &[("x", &x)], &[]).unwrap();
+        let e = msg(read_labelled(&p, None, "label"));
+        assert!(
+            e.contains("holds no labels array `y`") && e.contains("--y"),
+            "{e}"
+        );
+        write_npz(&p, &x, &[0, 1, 1]).unwrap();
+        assert_eq!(read_labelled(&p, None, "label").unwrap().y, vec![0, 1, 1]);
     }
 
     #[test]

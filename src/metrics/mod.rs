@@ -171,7 +171,7 @@ impl ConfusionMatrix {
     }
 }
 
-/// Checks that `scores` is `labels.len() × classes`, labels are in range and no score is NaN.
+/// Checks that `scores` is `labels.len() × classes`, labels are in range and every score is finite.
 fn check_scores(scores: &[f32], labels: &[u32], classes: usize) -> Result<()> {
     if classes == 0 {
         return Err(Error::invalid("metrics", "0 classes"));
@@ -196,7 +196,8 @@ fn check_scores(scores: &[f32], labels: &[u32], classes: usize) -> Result<()> {
             format!("label {c} of sample {i} is not below {classes} classes"),
         ));
     }
-    if let Some(k) = scores.iter().position(|v| v.is_nan()) {
+    // An infinite score is no better than a NaN: the softmax of the calibration turns it into one.
+    if let Some(k) = scores.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite(format!(
             "scores, sample {} class {}",
             k / classes,
@@ -208,7 +209,7 @@ fn check_scores(scores: &[f32], labels: &[u32], classes: usize) -> Result<()> {
 
 /// The highest-scoring class of each row of `scores` (`n × classes`, row-major), the lowest index
 /// among equal maxima. An error when `scores` does not split into rows of `classes` (or
-/// `classes = 0`), or on a NaN score.
+/// `classes = 0`), or on a NaN or infinite score.
 pub fn argmax(scores: &[f32], classes: usize) -> Result<Vec<u32>> {
     if classes == 0 || !scores.len().is_multiple_of(classes) {
         return Err(Error::shape(
@@ -225,7 +226,7 @@ pub fn argmax(scores: &[f32], classes: usize) -> Result<Vec<u32>> {
         .map(|(i, row)| {
             let mut best = 0;
             for (j, &v) in row.iter().enumerate() {
-                if v.is_nan() {
+                if !v.is_finite() {
                     return Err(Error::NonFinite(format!("scores, sample {i} class {j}")));
                 }
                 if v > row[best] {
@@ -240,7 +241,7 @@ pub fn argmax(scores: &[f32], classes: usize) -> Result<Vec<u32>> {
 /// Fraction of samples whose true class is among the `k` highest scores. The true class's rank is
 /// the number of other classes scoring strictly higher plus the number scoring the same (ties go
 /// against the truth); a hit is a rank below `k`. `scores` is `labels.len() × classes`, row-major.
-/// An error on a shape mismatch, a label not below `classes`, a NaN score, `k = 0` or no samples.
+/// An error on a shape mismatch, a label not below `classes`, a NaN or infinite score, `k = 0` or no samples.
 pub fn top_k(scores: &[f32], labels: &[u32], classes: usize, k: usize) -> Result<f64> {
     check_scores(scores, labels, classes)?;
     if k == 0 {
@@ -294,7 +295,7 @@ pub struct Metrics {
 /// Metrics of `scores` (`labels.len() × classes`, row-major f32 logits) against `labels`. Every
 /// metric but the calibration depends only on each row's order; the calibration reads the scores
 /// as logits (softmax). An error if a class has no test samples (see the module notes), on a
-/// shape mismatch, a label not below `classes`, a NaN score, or no samples.
+/// shape mismatch, a label not below `classes`, a NaN or infinite score, or no samples.
 pub fn evaluate(scores: &[f32], labels: &[u32], classes: usize) -> Result<Metrics> {
     check_scores(scores, labels, classes)?;
     let pred = argmax(scores, classes)?;

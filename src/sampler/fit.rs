@@ -307,7 +307,20 @@ impl FittedSampler {
             Strategy::Targets(t) => {
                 let mut m = std::collections::BTreeMap::new();
                 for (&label, &n) in t {
-                    m.insert(self.class_index(label)? as u32, n);
+                    let c = self.class_index(label)?;
+                    // Checked here rather than by `rows_to_generate`, which would name the
+                    // network's class index instead of the user's label.
+                    if n < self.counts[c] {
+                        return Err(Error::invalid(
+                            "sampling strategy",
+                            format!(
+                                "class {label} has {} rows, more than its target {n}; an \
+                                 over-sampler only adds rows",
+                                self.counts[c]
+                            ),
+                        ));
+                    }
+                    m.insert(c as u32, n);
                 }
                 Strategy::Targets(m)
             }

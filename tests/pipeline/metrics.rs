@@ -133,9 +133,14 @@ fn top_k_hand_computed_with_ties_against_the_truth() {
     assert!(top_k(&scores, &labels, classes, 0).is_err());
     assert!(top_k(&scores[..15], &labels, classes, 1).is_err());
     assert!(top_k(&scores, &[0, 1, 2, 4], classes, 1).is_err());
-    let mut nan = scores;
-    nan[5] = f32::NAN;
-    assert!(top_k(&nan, &labels, classes, 1).is_err());
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut s = scores;
+        s[5] = bad;
+        assert!(top_k(&s, &labels, classes, 1).is_err(), "{bad}");
+        assert!(argmax(&s, classes).is_err(), "{bad}");
+        let e = convexgan::metrics::evaluate(&s, &labels, classes).unwrap_err();
+        assert!(e.to_string().contains("sample 1 class 1"), "{bad}: {e}");
+    }
     // argmax takes the lowest index among equal maxima.
     assert_eq!(argmax(&scores, classes).unwrap(), vec![0, 0, 0, 0]);
 }

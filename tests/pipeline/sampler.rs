@@ -117,27 +117,33 @@ fn resample_auto_raises_every_class_to_the_majority_with_rows_inside_their_class
 
 #[test]
 fn strategies_follow_imbalanced_learn() {
-    let (x, y) = clusters(&[0, 1, 2], &[50, 20, 10], 3, 2);
+    // Labels that are not the networks' class indices, so that errors must name the user's label.
+    let (x, y) = clusters(&[10, 20, 30], &[50, 20, 10], 3, 2);
     let be = Cpu::<f32>::new();
     let s = fit(&be, &x, &y, &quick(), false).unwrap();
     assert_eq!(
         s.plan(&Strategy::Auto).unwrap(),
-        vec![(0, 0), (1, 30), (2, 40)]
+        vec![(10, 0), (20, 30), (30, 40)]
     );
     assert_eq!(
         s.plan(&Strategy::Minority).unwrap(),
-        vec![(0, 0), (1, 0), (2, 40)]
+        vec![(10, 0), (20, 0), (30, 40)]
     );
     assert_eq!(
         s.plan(&Strategy::Ratio(0.5)).unwrap(),
-        vec![(0, 0), (1, 5), (2, 15)]
+        vec![(10, 0), (20, 5), (30, 15)]
     );
     assert_eq!(
-        s.plan(&"2:25".parse().unwrap()).unwrap(),
-        vec![(0, 0), (1, 0), (2, 15)]
+        s.plan(&"30:25".parse().unwrap()).unwrap(),
+        vec![(10, 0), (20, 0), (30, 15)]
     );
     let e = s.plan(&"7:25".parse().unwrap()).unwrap_err().to_string();
     assert!(e.contains("7 is not among the fitted classes"), "{e}");
+    let e = s.plan(&"20:15".parse().unwrap()).unwrap_err().to_string();
+    assert!(
+        e.contains("class 20 has 20 rows, more than its target 15"),
+        "{e}"
+    );
 }
 
 #[test]
