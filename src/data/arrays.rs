@@ -466,8 +466,10 @@ pub fn read_labelled(x: &Path, y: Option<&Path>, label_column: &str) -> Result<L
         None if kind(x)? == Kind::Csv => read_csv(x, Some(label_column))?,
         None if kind(x)? == Kind::Npz => {
             // Not `read_labels`: an archive's only array is its features here, not its labels.
-            let features = read_features(x)?;
+            // One read of the archive for both arrays.
             let arrays = npz_arrays(x, read_bounded(x)?)?;
+            let (x_name, x_bytes) = npz_pick(x, &arrays, &["x", "X"])?;
+            let features = features_from_npy(x, x_bytes, &format!("array `{x_name}`"))?;
             let Some((name, bytes)) = arrays.iter().find(|(n, _)| n == "y" || n == "Y") else {
                 let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
                 return Err(Error::invalid(
