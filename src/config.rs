@@ -108,12 +108,31 @@ pub struct Phase1Config {
     /// Weight of the visibility loss `L_vis` in the Phase 1 loss (METHOD.md §2: 1).
     #[serde(default = "default_one")]
     pub visibility_weight: f64,
+    /// Train the auxiliary classifier A on the shape stream (`CE(A)` in the loss, METHOD.md §2).
+    /// Off only for the paper's Table 4 ablation (`convexgan ablate aux`): A is then left at its
+    /// initialisation and the shape stream learns only from Q (and the landmark module).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub aux_classifier: bool,
 }
 
 /// Serde default of the landmark settings, so configuration files written before they existed
 /// still load.
 fn default_one() -> f64 {
     1.0
+}
+
+fn default_true() -> bool {
+    true
+}
+
+// Settings that only an ablation changes are left out of a configuration file at their default,
+// so the files (and the checkpoint identities hashed from them) of ordinary runs stay as they were.
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
+fn is_both(v: &GeneratedStreams) -> bool {
+    *v == GeneratedStreams::Both
 }
 
 /// `[dict]`: the per-class feature dictionaries `L_{t,c}`, `L_{s,c}` of Eq. 2 (METHOD.md §3).
@@ -161,6 +180,36 @@ pub struct Phase2Config {
     /// LDAM margin `m` of the rarest class; class `j` gets `m·n_j^{−1/4} / max_i n_i^{−1/4}`
     /// (Cao et al. 2019: 0.5).
     pub ldam_max_margin: f64,
+    /// Which halves of a generated sample G's convex combination makes; the other half is a real
+    /// dictionary row of the same class (the paper's Fig. 3 and Table 5, `convexgan ablate
+    /// streams`). Both by default.
+    #[serde(default, skip_serializing_if = "is_both")]
+    pub generate: GeneratedStreams,
+}
+
+/// The streams Phase 2 generates (METHOD.md §4; the paper's Table 5 ablation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratedStreams {
+    /// `[f̃_t ‖ f̃_s]`, both from Eq. 3: the method itself.
+    #[default]
+    Both,
+    /// `[f_t ‖ f̃_s]`: the shape half generated, the texture half a real row of the class (the
+    /// texture row of the first of the sample's `N_s` rows, which is uniform over the class).
+    Shape,
+    /// `[f̃_t ‖ f_s]`: the texture half generated, the shape half a real row (chosen likewise).
+    Texture,
+}
+
+impl GeneratedStreams {
+    /// The lowercase name used in TOML and reports (`both`, `shape`, `texture`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GeneratedStreams::Both => "both",
+            GeneratedStreams::Shape => "shape",
+            GeneratedStreams::Texture => "texture",
+        }
+    }
 }
 
 /// The whole run configuration, as read from and written to `config.toml` (METHOD.md §8). Start
@@ -226,6 +275,7 @@ impl Config {
                 heatmap_sigma: 1.0,
                 landmark_weight: 1.0,
                 visibility_weight: 1.0,
+                aux_classifier: true,
             },
             dict: DictConfig {
                 max_rows_per_class: 2000,
@@ -245,6 +295,7 @@ impl Config {
                 focal_gamma: 2.0,
                 ldam_s: 30.0,
                 ldam_max_margin: 0.5,
+                generate: GeneratedStreams::Both,
             },
             shots: Default::default(),
         }
@@ -269,6 +320,7 @@ impl Config {
             heatmap_sigma: 1.0,
             landmark_weight: 1.0,
             visibility_weight: 1.0,
+            aux_classifier: true,
         };
         c.phase2.lr = sched;
         c.phase2.ns = 100;

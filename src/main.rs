@@ -36,6 +36,22 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         methods: Vec<convexgan::train::pipeline::Method>,
     },
+    /// The paper's studies, mean ± std over seeds: `aux` (Table 4, the auxiliary classifier),
+    /// `streams` (Table 5, generating one stream or both), `ns` (Fig. 4, N_s by Q loss, with a
+    /// plot). Writes ablate_<study>.md, .json and _config.toml (and ablate_ns.png).
+    Ablate {
+        /// aux, streams or ns.
+        #[arg(value_enum)]
+        study: app::Study,
+        #[command(flatten)]
+        common: Common,
+        /// Seeds to average over.
+        #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+        seeds: Vec<u64>,
+        /// The `ns` study's N_s values (each above the smallest dictionary runs at its size).
+        #[arg(long, value_delimiter = ',', default_value = "10,50,100,200,300")]
+        ns_values: Vec<usize>,
+    },
     /// Stage 1: train the two-stream heads, A and Q; writes phase1.safetensors.
     Phase1(Common),
     /// Stage 2: freeze the streams and write dictionary.safetensors.
@@ -257,6 +273,19 @@ fn dispatch<B: convexgan::Backend>(be: &B, cmd: &Command) -> convexgan::Result<(
             seeds,
             methods,
         } => app::compare(be, &common.run_dir(), &common.overrides, seeds, methods),
+        Command::Ablate {
+            study,
+            common,
+            seeds,
+            ns_values,
+        } => app::ablate(
+            be,
+            &common.run_dir(),
+            &common.overrides,
+            *study,
+            seeds,
+            ns_values,
+        ),
         Command::Phase1(c) => app::phase1(be, &c.run_dir(), &c.overrides),
         Command::BuildDict(c) => app::build_dict(be, &c.run_dir(), &c.overrides),
         Command::Phase2(c) => app::phase2(be, &c.run_dir(), &c.overrides),
@@ -289,7 +318,7 @@ fn main() -> ExitCode {
         | Command::BuildDict(c)
         | Command::Phase2(c)
         | Command::Eval(c) => Some(c),
-        Command::Compare { common, .. } => Some(common),
+        Command::Compare { common, .. } | Command::Ablate { common, .. } => Some(common),
         _ => None,
     };
     // The run directory is checked before a backend is opened or any work starts.
@@ -311,7 +340,7 @@ fn main() -> ExitCode {
         | Command::BuildDict(c)
         | Command::Phase2(c)
         | Command::Eval(c) => c.device,
-        Command::Compare { common, .. } => common.device,
+        Command::Compare { common, .. } | Command::Ablate { common, .. } => common.device,
         Command::Resample(a) => a.device,
         Command::Sample(a) => a.device,
         Command::Predict(a) => a.device,

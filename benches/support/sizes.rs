@@ -145,6 +145,7 @@ impl Size {
             heatmap_sigma: 1.0,
             landmark_weight: 1.0,
             visibility_weight: 1.0,
+            aux_classifier: true,
         };
         Ok((heads, be.upload_f32(&x, b, self.x_dim)?, y, cfg))
     }

@@ -64,6 +64,11 @@ pub struct Inputs<B: Backend> {
     pub labels_g: Indices<B>,
     pub rows_g: Indices<B>,
     pub z_g: Tensor<B>,
+    /// The first of each generated sample's `N_s` rows, for the real half when Phase 2 generates
+    /// one stream only (`phase2.generate`); the draw shuffles each set, so it is uniform over the
+    /// class.
+    pub paired_r: Indices<B>,
+    pub paired_g: Indices<B>,
 }
 
 impl<B: Backend> Inputs<B> {
@@ -78,8 +83,16 @@ impl<B: Backend> Inputs<B> {
             labels_g: be.upload_indices(&d.c_g)?,
             rows_g: be.upload_indices(&d.rows_g)?,
             z_g: be.upload_f32(&d.z_g, d.c_g.len(), z_dim)?,
+            paired_r: be.upload_indices(&first_of_each(&d.rows_r, d.c_r.len()))?,
+            paired_g: be.upload_indices(&first_of_each(&d.rows_g, d.c_g.len()))?,
         })
     }
+}
+
+/// The first index of each of `samples` equal-length sets laid end to end in `rows`.
+fn first_of_each(rows: &[u32], samples: usize) -> Vec<u32> {
+    let ns = rows.len() / samples.max(1);
+    rows.iter().step_by(ns.max(1)).copied().collect()
 }
 
 /// The five updates of an iteration, in order.

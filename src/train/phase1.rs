@@ -143,13 +143,17 @@ pub fn train_phase1_with<B: Backend>(
             let (xt, xs) = heads.stream_inputs(be, &xb)?;
 
             let fs = heads.f_s.forward(be, &xs, Mode::Train)?;
-            let a_logits = heads.a.forward(be, &fs, Mode::Train)?;
-            let (a_loss, d_a) = be.class_loss(&a_logits, &labels, ClassLoss::Ce)?;
-            let mut d_fs = heads
-                .a
-                .backward(be, &d_a, true)?
-                .expect("A's input gradient was requested");
-            a_losses.push(a_loss);
+            let mut d_fs = if cfg.aux_classifier {
+                let a_logits = heads.a.forward(be, &fs, Mode::Train)?;
+                let (a_loss, d_a) = be.class_loss(&a_logits, &labels, ClassLoss::Ce)?;
+                a_losses.push(a_loss);
+                heads
+                    .a
+                    .backward(be, &d_a, true)?
+                    .expect("A's input gradient was requested")
+            } else {
+                be.zeros(fs.rows(), fs.cols())?
+            };
 
             if let (Some(t), Some(ldm)) = (&targets, heads.ldm.as_mut()) {
                 let coords = be.gather_rows(&t.xy, &idx)?;
@@ -183,7 +187,9 @@ pub fn train_phase1_with<B: Backend>(
             heads.f_s.backward(be, &d_fs, false)?;
 
             let mut params = heads.f_s.params_mut();
-            params.extend(heads.a.params_mut());
+            if cfg.aux_classifier {
+                params.extend(heads.a.params_mut());
+            }
             if let Some(ldm) = heads.ldm.as_mut() {
                 params.extend(ldm.params_mut());
             }

@@ -10,7 +10,7 @@ use super::iteration::{Draw, Inputs, Observer, SubStep};
 use super::sampling::MinorityClassSampler;
 use super::EpochLog;
 use crate::backend::{Backend, ClassLoss, ConvexOut, Indices, Tensor};
-use crate::config::{ModelConfig, Phase2Config, QLoss};
+use crate::config::{GeneratedStreams, ModelConfig, Phase2Config, QLoss};
 use crate::error::{Error, Result};
 use crate::model::{Discriminator, Generator};
 use crate::nn::{Adam, Mlp, Mode};
@@ -191,6 +191,33 @@ impl<B: Backend> Game<B> {
         Ok((out, f))
     }
 
+    /// The generated samples Q and D see: [`generate`](Self::generate)'s `[f̃_t ‖ f̃_s]`, or, when
+    /// `ctx.cfg.generate` names one stream, that half generated and the other the real dictionary
+    /// row `paired` of each sample's class (the paper's Fig. 3).
+    #[allow(clippy::too_many_arguments)]
+    fn fake_features(
+        &mut self,
+        be: &B,
+        ctx: &Phase2Context<'_, B>,
+        z: &Tensor<B>,
+        onehot: &Tensor<B>,
+        rows: &Indices<B>,
+        paired: &Indices<B>,
+        mode: Mode,
+    ) -> Result<(ConvexOut<B>, Tensor<B>)> {
+        let (out, f) = self.generate(be, ctx, z, onehot, rows, mode)?;
+        let f = match ctx.cfg.generate {
+            GeneratedStreams::Both => f,
+            GeneratedStreams::Shape => {
+                be.concat_cols(&[&be.dict_gather(&ctx.dev.texture, paired)?, &out.f_s])?
+            }
+            GeneratedStreams::Texture => {
+                be.concat_cols(&[&out.f_t, &be.dict_gather(&ctx.dev.shape, paired)?])?
+            }
+        };
+        Ok((out, f))
+    }
+
     /// One iteration of Algorithm 1 at learning rate `lr`, its randomness drawn from `rng`
     /// (METHOD.md §4, "One iteration"): Q on real then generated samples, D on both on a D turn
     /// (every `d_every`-th iteration from the first), then G on `L_G`. Returns the losses still on
@@ -269,7 +296,15 @@ impl<B: Backend> Game<B> {
         } else {
             None
         };
-        let (_, fake) = self.generate(be, ctx, &inp.z_r, &onehot_r, &inp.rows_r, Mode::Eval)?;
+        let (_, fake) = self.fake_features(
+            be,
+            ctx,
+            &inp.z_r,
+            &onehot_r,
+            &inp.rows_r,
+            &inp.paired_r,
+            Mode::Eval,
+        )?;
         let q_fake = q_step(self, &fake, SubStep::QFake, observe)?;
         let d_fake = if d_turn {
             Some(d_step(
@@ -285,7 +320,15 @@ impl<B: Backend> Game<B> {
         };
 
         let onehot_g = be.onehot(&inp.labels_g, classes)?;
-        let (conv, fake) = self.generate(be, ctx, &inp.z_g, &onehot_g, &inp.rows_g, Mode::Train)?;
+        let (conv, fake) = self.fake_features(
+            be,
+            ctx,
+            &inp.z_g,
+            &onehot_g,
+            &inp.rows_g,
+            &inp.paired_g,
+            Mode::Train,
+        )?;
         let q_logits = self.q.forward(be, &fake, Mode::Train)?;
         let d_in = be.concat_cols(&[&fake, &onehot_g])?;
         let d_out = self.d.net.forward(be, &d_in, Mode::Train)?;
@@ -295,7 +338,13 @@ impl<B: Backend> Game<B> {
         let d_from_d = self.d.net.backward_input(be, &gl.d_d_out)?;
         let d_from_d = be.split_cols(&d_from_d, &[fake.cols(), classes])?;
         be.axpy(&mut d_fake_in, 1.0, &d_from_d[0])?;
-        let parts = be.split_cols(&d_fake_in, &[ctx.dict.d_t, ctx.dict.d_s])?;
+        let mut parts = be.split_cols(&d_fake_in, &[ctx.dict.d_t, ctx.dict.d_s])?;
+        // A real half is a constant: none of the gradient reaching it is G's.
+        match cfg.generate {
+            GeneratedStreams::Both => {}
+            GeneratedStreams::Shape => parts[0] = be.zeros(parts[0].rows(), parts[0].cols())?,
+            GeneratedStreams::Texture => parts[1] = be.zeros(parts[1].rows(), parts[1].cols())?,
+        }
         let d_logits = be.convex_combine_bwd(
             &conv.w,
             &parts[0],

@@ -11,6 +11,7 @@ mod fixture;
 #[path = "../../benches/support/mod.rs"]
 mod support;
 
+mod ablation;
 mod deepfashion_pipeline;
 mod gpu_phase2;
 mod guard_memory;

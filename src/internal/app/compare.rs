@@ -51,16 +51,7 @@ fn compare_in<B: Backend>(
     seeds: &[u64],
     methods: &[Method],
 ) -> Result<()> {
-    if seeds.is_empty() {
-        return Err(Error::invalid("--seeds", "give at least one seed"));
-    }
-    if let Some(dup) = first_repeat(seeds) {
-        // A repeated seed repeats a run: the mean and std would count it twice.
-        return Err(Error::invalid(
-            "--seeds",
-            format!("seed {dup} is given twice; each seed must be distinct"),
-        ));
-    }
+    check_seeds(seeds)?;
     let t = Instant::now();
     let lock = run_dir.lock()?;
     let mut out = StagedOutputs::begin(&lock, "compare")?;
@@ -219,8 +210,23 @@ fn old_plots(run_dir: &RunDir) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// An error unless `seeds` holds at least one seed and no seed twice.
+pub(super) fn check_seeds(seeds: &[u64]) -> Result<()> {
+    if seeds.is_empty() {
+        return Err(Error::invalid("--seeds", "give at least one seed"));
+    }
+    if let Some(dup) = first_repeat(seeds) {
+        // A repeated seed repeats a run: the mean and std would count it twice.
+        return Err(Error::invalid(
+            "--seeds",
+            format!("seed {dup} is given twice; each seed must be distinct"),
+        ));
+    }
+    Ok(())
+}
+
 /// The first value that appears earlier in `v` too.
-fn first_repeat<T: PartialEq>(v: &[T]) -> Option<&T> {
+pub(super) fn first_repeat<T: PartialEq>(v: &[T]) -> Option<&T> {
     v.iter()
         .enumerate()
         .find_map(|(i, x)| v[..i].contains(x).then_some(x))

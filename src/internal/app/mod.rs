@@ -3,6 +3,7 @@
 //! writes its outputs there atomically; [`Overrides`] are the flags that replace configuration
 //! values.
 
+mod ablate;
 mod commit;
 mod compare;
 mod manifest;
@@ -14,6 +15,7 @@ mod stages;
 use std::path::Path;
 use std::time::Instant;
 
+pub use ablate::{ablate, AblationRow, Study, ABLATE_NS_PLOT_FILE, PAPER_NS};
 pub use commit::{RunLock, StagedOutputs, JOURNAL_FILE};
 pub use compare::{compare, CompareRow};
 pub use manifest::{verify, Manifest, MANIFEST_FILE};

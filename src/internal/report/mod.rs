@@ -6,6 +6,7 @@
 
 mod longtail_plots;
 mod longtail_tables;
+mod ns_plot;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub use crate::metrics::Metrics;
 use crate::{Error, Result};
 pub use longtail_plots::{plot_confusion, plot_reliability};
 pub use longtail_tables::{class_scores_table, shot_table};
+pub use ns_plot::{plot_ns_study, NsSeries, NS_PLOT_SIZE};
 
 /// Label of the model before oversampling, as in the paper.
 const BEFORE_LABEL: &str = "Phase 1";
