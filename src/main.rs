@@ -60,8 +60,8 @@ enum Command {
     Phase2(Common),
     /// Stage 4: test metrics, report.md and recall.png from the run directory.
     Eval(Common),
-    /// DeepFashion images through frozen ONNX backbones into a features file, which `run`,
-    /// `compare` and the stages take with --features.
+    /// DeepFashion or DeepFashion2 images through frozen ONNX backbones into a features file,
+    /// which `run`, `compare` and the stages take with --features.
     Extract(ExtractArgs),
     /// Writes a small VGG-shaped ONNX model with random weights (for trying the DeepFashion path
     /// without downloading VGG16; scripts/export_vgg16_onnx.py exports the real one).
@@ -100,7 +100,8 @@ enum Command {
 #[derive(Args, Clone)]
 struct ExtractArgs {
     /// DeepFashion root: Anno/list_category_img.txt, Anno/list_bbox.txt, Anno/list_landmarks.txt,
-    /// Eval/list_eval_partition.txt and the img/ folders.
+    /// Eval/list_eval_partition.txt and the img/ folders; or DeepFashion2 root (told by its
+    /// train/annos/): train/{image,annos}/ and validation/{image,annos}/, one sample per item.
     #[arg(long)]
     data: PathBuf,
     /// The ONNX backbone (e.g. VGG16 from scripts/export_vgg16_onnx.py); serves both streams
@@ -126,7 +127,8 @@ struct ExtractArgs {
     /// Images per backbone call.
     #[arg(long, default_value_t = 16)]
     batch: usize,
-    /// Only the first N images of the partition list.
+    /// Only the first N images of the partition list (DeepFashion), or the first N items of each
+    /// of train/ and validation/ (DeepFashion2).
     #[arg(long)]
     limit: Option<usize>,
     /// cpu: tract-onnx; cuda: cuDNN (build with --features cudnn).

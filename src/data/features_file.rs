@@ -18,6 +18,10 @@ pub const FORMAT: &str = "convexgan-features-1";
 /// Largest class count a features file may declare (DeepFashion has 50, DeepFashion2 13).
 pub const MAX_CLASSES: usize = 1 << 16;
 
+/// The `info` key of the class names, a JSON list with one name per class, in label order, where
+/// the data set has names (DeepFashion2); reports fall back to "category N" without it.
+pub(crate) const CLASS_NAMES_KEY: &str = "class_names";
+
 /// The train / val / test partition of an image (DeepFashion's `list_eval_partition.txt`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {

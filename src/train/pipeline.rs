@@ -108,6 +108,7 @@ pub fn load_data(cfg: &Config) -> Result<Data> {
 /// classes that have training images, and val/test images of the others are left out, with a note.
 fn load_features_data(path: &std::path::Path) -> Result<Data> {
     let set = FeatureSet::load(path)?;
+    let names = class_names(&set, path)?;
     let mut train = set.dataset(Split::Train)?;
     let mut val = set.dataset(Split::Val)?;
     let mut test = set.dataset(Split::Test)?;
@@ -164,15 +165,37 @@ fn load_features_data(path: &std::path::Path) -> Result<Data> {
     Ok(Data {
         split: LtSplit { train, val, counts },
         test,
-        // DeepFashion's category numbers (1-based, as in list_category_img.txt).
-        class_names: present
-            .iter()
-            .map(|c| format!("category {}", c + 1))
-            .collect(),
+        class_names: present.iter().map(|&c| names[c].clone()).collect(),
         source: format!("features {} ({})", path.display(), set.backbone_identity()),
         backbone: set.backbone_identity(),
         d_in_s: set.d_in_s,
     })
+}
+
+/// The file's class names (DeepFashion2 writes them), else the category numbers, 1-based as in
+/// DeepFashion's `list_category_img.txt` and DeepFashion2's `category_id`.
+fn class_names(set: &FeatureSet, path: &std::path::Path) -> Result<Vec<String>> {
+    let Some(json) = set.info.get(crate::data::features_file::CLASS_NAMES_KEY) else {
+        return Ok((1..=set.classes).map(|c| format!("category {c}")).collect());
+    };
+    let key = crate::data::features_file::CLASS_NAMES_KEY;
+    let names: Vec<String> = serde_json::from_str(json).map_err(|e| {
+        Error::bad_file(
+            path,
+            format!("metadata '{key}' is not a list of names: {e}"),
+        )
+    })?;
+    if names.len() != set.classes {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "metadata '{key}' has {} names for {} classes",
+                names.len(),
+                set.classes
+            ),
+        ));
+    }
+    Ok(names)
 }
 
 fn load_fmnist_data(cfg: &Config) -> Result<Data> {
