@@ -198,15 +198,14 @@ fn run_study<B: Backend>(
     save_json(&out.path(&study.json_file()), &rows)?;
     let mut md = format!(
         "# convexgan ablate {}\n\n{}\n\nPreset `{}`, data: {source}, seeds {seeds:?}, Phase 2's Q \
-         loss `{}`{}, backend {}, wall time {wall:.0}s. Δ against the first row.\n\n{table}",
+         loss {}, backend {}, wall time {wall:.0}s. Δ against the first row.\n\n{table}",
         study.name(),
         what_it_varies(study),
         base.preset,
-        base.phase2.q_loss.name(),
         if study == Study::Ns {
-            " (the other rows: each row's own)"
+            "as each row names".to_string()
         } else {
-            ""
+            format!("`{}`", base.phase2.q_loss.name())
         },
         be.name(),
     );

@@ -31,14 +31,14 @@ fn color_of(loss: &str, i: usize) -> RGBColor {
     }
 }
 
-/// Three panels (top-1 in %, ACSA, GM) of `series` against `N_s` on a log axis, `title` above
+/// Three panels (top-1 in %, ACSA, GM) of `series` against `N_s` (its values evenly spaced), `title` above
 /// them. Written atomically; an error when there is no point to draw.
 pub fn plot_ns_study(path: &Path, series: &[NsSeries], title: &str) -> Result<()> {
     let ns: Vec<usize> = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .collect();
-    let (Some(&lo), Some(&hi)) = (ns.iter().min(), ns.iter().max()) else {
+    let Some(&lo) = ns.iter().min() else {
         return Err(Error::invalid("N_s plot", "no points"));
     };
     if lo == 0
@@ -86,8 +86,10 @@ pub fn plot_ns_study(path: &Path, series: &[NsSeries], title: &str) -> Result<()
                     .map_err(|e| fail(&e))?;
             }
         }
-        // A log axis, padded so that the first and last points are not on the frame.
-        let (x0, x1) = ((lo as f64 / 1.4).ln(), (hi as f64 * 1.4).ln());
+        // The N_s values run, evenly spaced as in the paper's figure (their spacing is not the
+        // story, the trend is), padded so that the end points are not on the frame.
+        let at = |n: usize| ticks.iter().position(|&t| t == n).unwrap_or(0) as f64;
+        let (x0, x1) = (-0.5, ticks.len() as f64 - 0.5);
         for (panel, (name, f)) in body.split_evenly((1, 3)).iter().zip(metrics) {
             let all: Vec<(f64, f64)> = series
                 .iter()
@@ -118,16 +120,18 @@ pub fn plot_ns_study(path: &Path, series: &[NsSeries], title: &str) -> Result<()
             mesh.light_line_style(WHITE.mix(0.0))
                 .bold_line_style(BLACK.mix(0.1));
             let label_ns = |v: &f64| {
-                // Label only the N_s values run, at their positions on the log axis.
+                let i = v.round();
+                if (v - i).abs() > 1e-6 || i < 0.0 {
+                    return String::new();
+                }
                 ticks
-                    .iter()
-                    .find(|&&t| ((t as f64).ln() - v).abs() < 0.04)
+                    .get(i as usize)
                     .map(|t| t.to_string())
                     .unwrap_or_default()
             };
             if text {
                 mesh.x_desc("N_s (dictionary rows per sample)")
-                    .x_labels(30)
+                    .x_labels(ticks.len() + 1)
                     .x_label_formatter(&label_ns)
                     .label_style(("sans-serif", 12))
                     .axis_desc_style(("sans-serif", 13));
@@ -137,13 +141,15 @@ pub fn plot_ns_study(path: &Path, series: &[NsSeries], title: &str) -> Result<()
             mesh.draw().map_err(|e| fail(&e))?;
             for (i, s) in series.iter().enumerate() {
                 let c = color_of(&s.loss, i);
+                // Each loss a little aside, so that the bars of equal points stay apart.
+                let dodge = (i as f64 - (series.len() - 1) as f64 / 2.0) * 0.06;
                 let pts: Vec<(f64, f64, f64)> = s
                     .points
                     .iter()
                     .map(|(n, runs)| {
                         let v: Vec<f64> = runs.iter().map(f).collect();
                         let (m, sd) = mean_std(&v);
-                        ((*n as f64).ln(), m.unwrap_or(0.0), sd.unwrap_or(0.0))
+                        (at(*n) + dodge, m.unwrap_or(0.0), sd.unwrap_or(0.0))
                     })
                     .collect();
                 chart
