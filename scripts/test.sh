@@ -34,5 +34,8 @@ cargo test --release --features cuda,cudnn
 # The Python package, as the README installs it, and its tests (the README's example among them).
 venv=.venv/bin/python
 [ -x "$venv" ] || { echo "error: .venv is missing; run bash scripts/setup.sh first" >&2; exit 1; }
+# maturin's build backend runs the `maturin` executable by name: the one installed in .venv/bin,
+# which is on no PATH on a fresh machine.
+export PATH="$PWD/.venv/bin:$PATH"
 "$venv" -m pip install -q --disable-pip-version-check --no-build-isolation ./python
 "$venv" -m pytest -q python/tests
