@@ -67,22 +67,7 @@ fn extract_then_run_on_the_features() {
     assert_eq!(set.n(), 18);
     assert_eq!(set.dim(), 32 * 4);
     let run_dir = s.root.parent().unwrap().join("run");
-    let out = convexgan(
-        &[
-            "run",
-            "--preset",
-            "tiny",
-            "--features",
-            s.out.to_str().unwrap(),
-            "--phase1-epochs",
-            "2",
-            "--epochs",
-            "1",
-            "--ns",
-            "2",
-        ],
-        &run_dir,
-    );
+    let out = run_tiny_on_features(&s.out, &run_dir);
     assert_ok(&out, "run --features");
     let report = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(report.contains("features"), "{report}");

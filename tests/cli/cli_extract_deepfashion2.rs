@@ -68,22 +68,7 @@ fn extract_deepfashion2_then_run_on_the_features() {
     assert_eq!(set.n(), s.info.items.len());
     assert_eq!((set.classes, set.landmarks.as_ref().unwrap().k), (13, 294));
     let run_dir = s.root.parent().unwrap().join("run");
-    let out = convexgan(
-        &[
-            "run",
-            "--preset",
-            "tiny",
-            "--features",
-            s.out.to_str().unwrap(),
-            "--phase1-epochs",
-            "2",
-            "--epochs",
-            "1",
-            "--ns",
-            "2",
-        ],
-        &run_dir,
-    );
+    let out = run_tiny_on_features(&s.out, &run_dir);
     assert_ok(&out, "run --features");
     assert!(run_dir.join("metrics.json").exists());
     let report = fs::read_to_string(run_dir.join("report.md")).unwrap();

@@ -21,6 +21,14 @@ pub fn convexgan(args: &[&str], run_dir: &Path) -> Output {
         .unwrap()
 }
 
+/// `convexgan run` with the tiny preset and short schedules on a features file.
+pub fn run_tiny_on_features(features: &Path, run_dir: &Path) -> Output {
+    let f = features.to_str().expect("a UTF-8 path");
+    let args = ["run", "--preset", "tiny", "--features", f];
+    let short = ["--phase1-epochs", "2", "--epochs", "1", "--ns", "2"];
+    convexgan(&[&args[..], &short[..]].concat(), run_dir)
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
