@@ -70,15 +70,37 @@ impl<B: Backend> Linear<B> {
     /// is an activation) for the backward; [`Mode::Eval`] keeps nothing and leaves any earlier
     /// cache in place. An error when `x` does not have `d_in` columns.
     pub fn forward(&mut self, be: &B, x: &Tensor<B>, mode: Mode) -> Result<Tensor<B>> {
-        let xw = be.matmul(x, false, &self.w.value, false)?;
-        let y = be.bias_act_fwd(&xw, Some(&self.b.value), self.act)?;
-        if mode == Mode::Train {
-            self.x = Some(x.clone());
-            if self.act != Activation::Identity {
-                self.y = Some(y.clone());
-            }
+        match mode {
+            Mode::Eval => self.product(be, x),
+            Mode::Train => self.forward_train(be, x.clone(), true),
         }
+    }
+
+    /// `act(x·W + b)`, the activation applied over the fresh product.
+    fn product(&self, be: &B, x: &Tensor<B>) -> Result<Tensor<B>> {
+        let mut y = be.matmul(x, false, &self.w.value, false)?;
+        be.bias_act_fwd_inplace(&mut y, Some(&self.b.value), self.act)?;
         Ok(y)
+    }
+
+    /// The training-mode forward on an input the layer may keep as it is. `keep_y: false` leaves
+    /// the output out of the cache: for an [`Mlp`](super::Mlp) whose next Linear keeps the same
+    /// tensor as its input, and hands it to [`backward_from`](Self::backward_from).
+    pub(crate) fn forward_train(
+        &mut self,
+        be: &B,
+        x: Tensor<B>,
+        keep_y: bool,
+    ) -> Result<Tensor<B>> {
+        let y = self.product(be, &x)?;
+        self.x = Some(x);
+        self.y = (keep_y && self.act != Activation::Identity).then(|| y.clone());
+        Ok(y)
+    }
+
+    /// The input of the last training-mode forward, if there was one.
+    pub(crate) fn cached_input(&self) -> Option<&Tensor<B>> {
+        self.x.as_ref()
     }
 
     /// From `dy = ∂L/∂y` (`B × d_out`), sets (overwrites, not accumulates) `∂L/∂W = xᵀ·dz` and
@@ -86,22 +108,41 @@ impl<B: Backend> Linear<B> {
     /// `∂L/∂x = dz·Wᵀ` (`B × d_in`) when `need_dx`, `None` otherwise. Uses the cache of the last
     /// training-mode forward, which must have been on the same batch; an error when there was none.
     pub fn backward(&mut self, be: &B, dy: &Tensor<B>, need_dx: bool) -> Result<Option<Tensor<B>>> {
+        self.backward_from(be, dy.clone(), None, need_dx)
+    }
+
+    /// [`backward`](Self::backward) on a `dy` it may overwrite, with the forward's output `y` from
+    /// the caller when the cache does not hold it (see [`forward_train`](Self::forward_train)).
+    pub(crate) fn backward_from(
+        &mut self,
+        be: &B,
+        dy: Tensor<B>,
+        y: Option<&Tensor<B>>,
+        need_dx: bool,
+    ) -> Result<Option<Tensor<B>>> {
+        let dz = self.through_act(be, dy, y)?;
         let x = self.x.as_ref().ok_or_else(|| no_forward(&self.w.name))?;
-        let dz = match self.act {
-            Activation::Identity => None,
-            act => {
-                let y = self.y.as_ref().ok_or_else(|| no_forward(&self.w.name))?;
-                Some(be.act_bwd(y, dy, act)?)
-            }
-        };
-        let dz = dz.as_ref().unwrap_or(dy);
-        self.w.grad = Some(be.matmul(x, true, dz, false)?);
-        self.b.grad = Some(be.col_sum(dz)?);
+        self.w.grad = Some(be.matmul(x, true, &dz, false)?);
+        self.b.grad = Some(be.col_sum(&dz)?);
         if need_dx {
-            Ok(Some(be.matmul(dz, false, &self.w.value, true)?))
+            Ok(Some(be.matmul(&dz, false, &self.w.value, true)?))
         } else {
             Ok(None)
         }
+    }
+
+    /// `dy` through the activation, from the forward's output (`y`, or the cached one).
+    fn through_act(&self, be: &B, mut dy: Tensor<B>, y: Option<&Tensor<B>>) -> Result<Tensor<B>> {
+        if self.x.is_none() {
+            return Err(no_forward(&self.w.name));
+        }
+        if self.act != Activation::Identity {
+            let y = y
+                .or(self.y.as_ref())
+                .ok_or_else(|| no_forward(&self.w.name))?;
+            be.act_bwd_inplace(y, &mut dy, self.act)?;
+        }
+        Ok(dy)
     }
 
     /// The gradient with respect to the input only, leaving the parameters' gradients as they
@@ -109,14 +150,19 @@ impl<B: Backend> Linear<B> {
     /// G's update), which saves the weight-gradient product and the column sum. Same cache
     /// requirement as [`backward`](Self::backward).
     pub fn backward_input(&mut self, be: &B, dy: &Tensor<B>) -> Result<Tensor<B>> {
-        let dz = match self.act {
-            Activation::Identity => None,
-            act => {
-                let y = self.y.as_ref().ok_or_else(|| no_forward(&self.w.name))?;
-                Some(be.act_bwd(y, dy, act)?)
-            }
-        };
-        be.matmul(dz.as_ref().unwrap_or(dy), false, &self.w.value, true)
+        self.backward_input_from(be, dy.clone(), None)
+    }
+
+    /// [`backward_input`](Self::backward_input) on a `dy` it may overwrite, `y` as in
+    /// [`backward_from`](Self::backward_from).
+    pub(crate) fn backward_input_from(
+        &mut self,
+        be: &B,
+        dy: Tensor<B>,
+        y: Option<&Tensor<B>>,
+    ) -> Result<Tensor<B>> {
+        let dz = self.through_act(be, dy, y)?;
+        be.matmul(&dz, false, &self.w.value, true)
     }
 
     /// The parameters, `[W, b]`.

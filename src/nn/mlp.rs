@@ -110,6 +110,34 @@ impl<B: Backend> Mlp<B> {
     /// [`Mode`]). An error when `x` does not have `d_in` columns, or when a BatchNorm layer gets
     /// fewer than two rows in training mode.
     pub fn forward(&mut self, be: &B, x: &Tensor<B>, mode: Mode) -> Result<Tensor<B>> {
+        self.check_input(x)?;
+        match mode {
+            Mode::Train => self.forward_train(be, x.clone()),
+            Mode::Eval => {
+                let mut h: Option<Tensor<B>> = None;
+                for layer in &mut self.layers {
+                    let input = h.as_ref().unwrap_or(x);
+                    h = Some(match layer {
+                        Layer::Linear(l) => l.forward(be, input, mode)?,
+                        Layer::BatchNorm(bn) => bn.forward(be, input, mode)?,
+                    });
+                }
+                Ok(h.unwrap_or_else(|| x.clone()))
+            }
+        }
+    }
+
+    /// [`forward`](Self::forward) on an input the network may keep for its backward as it is,
+    /// without a copy (an input made only for this call, such as a concatenation).
+    pub fn forward_owned(&mut self, be: &B, x: Tensor<B>, mode: Mode) -> Result<Tensor<B>> {
+        self.check_input(&x)?;
+        match mode {
+            Mode::Train => self.forward_train(be, x),
+            Mode::Eval => self.forward(be, &x, mode),
+        }
+    }
+
+    fn check_input(&self, x: &Tensor<B>) -> Result<()> {
         if x.cols() != self.d_in {
             return Err(Error::shape(
                 "mlp forward",
@@ -121,15 +149,21 @@ impl<B: Backend> Mlp<B> {
                 ),
             ));
         }
-        let mut h: Option<Tensor<B>> = None;
-        for layer in &mut self.layers {
-            let input = h.as_ref().unwrap_or(x);
-            h = Some(match layer {
-                Layer::Linear(l) => l.forward(be, input, mode)?,
-                Layer::BatchNorm(bn) => bn.forward(be, input, mode)?,
-            });
+        Ok(())
+    }
+
+    /// Each layer keeps its input; a Linear followed by a Linear does not also keep its output,
+    /// which is the next layer's input (the backward reads it there): one tensor, not two copies.
+    fn forward_train(&mut self, be: &B, x: Tensor<B>) -> Result<Tensor<B>> {
+        let mut h = x;
+        for i in 0..self.layers.len() {
+            let next_keeps_it = matches!(self.layers.get(i + 1), Some(Layer::Linear(_)));
+            h = match &mut self.layers[i] {
+                Layer::Linear(l) => l.forward_train(be, h, !next_keeps_it)?,
+                Layer::BatchNorm(bn) => bn.forward(be, &h, Mode::Train)?,
+            };
         }
-        Ok(h.unwrap_or_else(|| x.clone()))
+        Ok(h)
     }
 
     /// From `dy = ∂L/∂output` (`B × d_out`), backward through every layer, setting (overwriting)
@@ -140,10 +174,11 @@ impl<B: Backend> Mlp<B> {
     /// layer has none.
     pub fn backward(&mut self, be: &B, dy: &Tensor<B>, need_dx: bool) -> Result<Option<Tensor<B>>> {
         let mut g = dy.clone();
-        for (i, layer) in self.layers.iter_mut().enumerate().rev() {
-            let first = i == 0;
-            match layer {
-                Layer::Linear(l) => match l.backward(be, &g, need_dx || !first)? {
+        for i in (0..self.layers.len()).rev() {
+            let (head, tail) = self.layers.split_at_mut(i + 1);
+            let y = next_input(tail);
+            match &mut head[i] {
+                Layer::Linear(l) => match l.backward_from(be, g, y, need_dx || i > 0)? {
                     Some(dx) => g = dx,
                     None => return Ok(None),
                 },
@@ -159,9 +194,11 @@ impl<B: Backend> Mlp<B> {
     /// requirement as [`backward`](Self::backward).
     pub fn backward_input(&mut self, be: &B, dy: &Tensor<B>) -> Result<Tensor<B>> {
         let mut g = dy.clone();
-        for layer in self.layers.iter_mut().rev() {
-            g = match layer {
-                Layer::Linear(l) => l.backward_input(be, &g)?,
+        for i in (0..self.layers.len()).rev() {
+            let (head, tail) = self.layers.split_at_mut(i + 1);
+            let y = next_input(tail);
+            g = match &mut head[i] {
+                Layer::Linear(l) => l.backward_input_from(be, g, y)?,
                 Layer::BatchNorm(bn) => bn.backward(be, &g)?,
             };
         }
@@ -230,5 +267,14 @@ impl<B: Backend> Mlp<B> {
             }
         }
         Ok(())
+    }
+}
+
+/// A layer's output as the next layer kept it (see `Mlp::forward_train`): the input of the next
+/// layer when that is a Linear.
+fn next_input<B: Backend>(rest: &[Layer<B>]) -> Option<&Tensor<B>> {
+    match rest.first() {
+        Some(Layer::Linear(l)) => l.cached_input(),
+        _ => None,
     }
 }

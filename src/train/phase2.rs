@@ -185,7 +185,7 @@ impl<B: Backend> Game<B> {
         mode: Mode,
     ) -> Result<(ConvexOut<B>, Tensor<B>)> {
         let zc = be.concat_cols(&[z, onehot])?;
-        let logits = self.g.net.forward(be, &zc, mode)?;
+        let logits = self.g.net.forward_owned(be, zc, mode)?;
         let out = be.convex_combine_fwd(&logits, &ctx.dev.texture, &ctx.dev.shape, rows)?;
         let f = be.concat_cols(&[&out.f_t, &out.f_s])?;
         Ok((out, f))
@@ -270,7 +270,7 @@ impl<B: Backend> Game<B> {
                       observe: &mut Observer<'_, B>|
          -> Result<Tensor<B>> {
             let x = be.concat_cols(&[f, onehot])?;
-            let out = game.d.net.forward(be, &x, Mode::Train)?;
+            let out = game.d.net.forward_owned(be, x, Mode::Train)?;
             let (l, dl) = be.lsgan_d_loss(&out, target)?;
             game.d.net.backward(be, &dl, false)?;
             observe(which, &game.d.net, &l)?;
@@ -331,7 +331,7 @@ impl<B: Backend> Game<B> {
         )?;
         let q_logits = self.q.forward(be, &fake, Mode::Train)?;
         let d_in = be.concat_cols(&[&fake, &onehot_g])?;
-        let d_out = self.d.net.forward(be, &d_in, Mode::Train)?;
+        let d_out = self.d.net.forward_owned(be, d_in, Mode::Train)?;
         let gl = be.lsgan_g_loss(&q_logits, &d_out, &inp.labels_g, ctx.majority, cfg.lambda)?;
         // Q and D only pass the gradient on to G here: their own gradients would be discarded.
         let mut d_fake_in = self.q.backward_input(be, &gl.d_q_logits)?;

@@ -1,8 +1,8 @@
 //! Reference for the layers family: bias + activation, column sums, BatchNorm1d.
 
-use ndarray::{Array2, Axis, Zip};
+use ndarray::{Array2, Axis};
 
-use super::{tensor, Cpu};
+use super::{parallel, tensor, Cpu};
 use crate::backend::prelude::*;
 use crate::backend::{check, Activation, BnCache, Scalar, Tensor};
 use crate::error::{Error, Result};
@@ -16,20 +16,44 @@ impl<T: Scalar> LayerOps for Cpu<T> {
         bias: Option<&Tensor<Cpu<T>>>,
         act: Activation,
     ) -> Result<Tensor<Cpu<T>>> {
+        let mut y = x.clone();
+        self.bias_act_fwd_inplace(&mut y, bias, act)?;
+        Ok(y)
+    }
+
+    fn bias_act_fwd_inplace(
+        &self,
+        x: &mut Tensor<Cpu<T>>,
+        bias: Option<&Tensor<Cpu<T>>>,
+        act: Activation,
+    ) -> Result<()> {
         check::bias_act_fwd("bias_act_fwd", x, bias, act)?;
-        let mut y = x.buf.clone();
-        if let Some(b) = bias {
-            y += &b.buf;
-        }
-        match act {
-            Activation::Identity => {}
-            Activation::Relu => y.mapv_inplace(|v| if v > T::zero() { v } else { T::zero() }),
-            Activation::LeakyRelu(a) => {
-                let a = T::of(a);
-                y.mapv_inplace(|v| if v > T::zero() { v } else { a * v });
+        let cols = x.cols;
+        let bias = bias.map(|b| b.buf.as_slice().expect("a standard-layout row"));
+        let slope = slope_of::<T>(act).unwrap_or_else(T::zero);
+        let out = x
+            .buf
+            .as_slice_mut()
+            .expect("CPU tensors are standard layout");
+        // One pass per element: bias, then the activation, each row on one thread.
+        parallel::for_rows(out, cols, 2 * cols, |_, rows| {
+            for row in rows.chunks_mut(cols) {
+                if let Some(b) = bias {
+                    row.iter_mut().zip(b).for_each(|(v, &b)| *v += b);
+                }
+                match act {
+                    Activation::Identity => {}
+                    // Selects, not branches around a store: these vectorise.
+                    Activation::Relu => row
+                        .iter_mut()
+                        .for_each(|v| *v = if *v > T::zero() { *v } else { T::zero() }),
+                    Activation::LeakyRelu(_) => row
+                        .iter_mut()
+                        .for_each(|v| *v = if *v > T::zero() { *v } else { slope * *v }),
+                }
             }
-        }
-        Ok(tensor(y))
+        });
+        Ok(())
     }
 
     fn act_bwd(
@@ -38,17 +62,34 @@ impl<T: Scalar> LayerOps for Cpu<T> {
         dy: &Tensor<Cpu<T>>,
         act: Activation,
     ) -> Result<Tensor<Cpu<T>>> {
+        let mut dx = dy.clone();
+        self.act_bwd_inplace(y, &mut dx, act)?;
+        Ok(dx)
+    }
+
+    fn act_bwd_inplace(
+        &self,
+        y: &Tensor<Cpu<T>>,
+        dy: &mut Tensor<Cpu<T>>,
+        act: Activation,
+    ) -> Result<()> {
         check::act_bwd("act_bwd", y, dy, act)?;
-        let slope = match act {
-            Activation::Identity => return Ok(dy.clone()),
-            Activation::Relu => T::zero(),
-            Activation::LeakyRelu(a) => T::of(a),
+        let Some(slope) = slope_of::<T>(act) else {
+            return Ok(());
         };
-        let dx =
-            Zip::from(&y.buf)
-                .and(&dy.buf)
-                .map_collect(|&y, &g| if y > T::zero() { g } else { slope * g });
-        Ok(tensor(dx))
+        let cols = dy.cols;
+        let y = y.buf.as_slice().expect("CPU tensors are standard layout");
+        let out = dy
+            .buf
+            .as_slice_mut()
+            .expect("CPU tensors are standard layout");
+        parallel::for_rows(out, cols, cols, |first, rows| {
+            let y = &y[first * cols..first * cols + rows.len()];
+            rows.iter_mut()
+                .zip(y)
+                .for_each(|(g, &y)| *g = if y > T::zero() { *g } else { slope * *g });
+        });
+        Ok(())
     }
 
     fn col_sum(&self, x: &Tensor<Cpu<T>>) -> Result<Tensor<Cpu<T>>> {
@@ -199,5 +240,15 @@ impl<T: Scalar> LayerOps for Cpu<T> {
                 .map_err(|e| Error::shape(OP, e.to_string()))
         };
         Ok((tensor(dx), row(dgamma)?, row(dbeta)?))
+    }
+}
+
+/// The factor of the gradient where an activation's output is not positive (0 for ReLU, α for
+/// LeakyReLU), `None` for the identity.
+fn slope_of<T: Scalar>(act: Activation) -> Option<T> {
+    match act {
+        Activation::Identity => None,
+        Activation::Relu => Some(T::zero()),
+        Activation::LeakyRelu(a) => Some(T::of(a)),
     }
 }

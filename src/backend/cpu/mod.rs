@@ -36,12 +36,12 @@ use super::{check, DictTensor, HostRows, Indices, Precision, Scalar, Tensor};
 use crate::backend::prelude::*;
 use crate::error::{Error, Result};
 
-/// Lets the matrix products use every CPU the process may run on, unless `MATMUL_NUM_THREADS` is
-/// already set. `matrixmultiply` sizes its pool by *physical* cores, and a 2-vCPU virtual machine
-/// reports one, so without this the products of a run use half the machine (measured: Phase 2
-/// iterations 1.9× faster on such a VM). Takes effect only before the first product (the pool is
-/// made once) and only from a single thread: the command line calls it first thing in `main`, the
-/// Python module when it is imported.
+/// Lets the CPU backend use every CPU the process may run on, unless `MATMUL_NUM_THREADS` is
+/// already set (it sizes the backend's one pool, `cpu::parallel`, which without the variable takes
+/// every CPU anyway; the call makes the choice visible to child processes and to anything else that
+/// reads the variable). Takes effect only before the first op (the pool is made once) and only
+/// from a single thread: the command line calls it first thing in `main`, the Python module when
+/// it is imported.
 pub fn use_all_cores() {
     if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
         if let Ok(n) = std::thread::available_parallelism() {

@@ -1,7 +1,8 @@
-//! The CPU backend's own threads, for the ops that are not matrix products: a rayon pool of as
-//! many threads as `MATMUL_NUM_THREADS` gives the products (one knob for both, set by
-//! [`super::use_all_cores`]). Work is split by whole output rows, and each row is computed by one
-//! thread in the same order whatever the split, so results are bit-identical for any thread count.
+//! The CPU backend's threads, one rayon pool for every op, the matrix products included (their
+//! pieces, `cpu::matmul`): `MATMUL_NUM_THREADS` threads when set (the variable keeps the name
+//! `matrixmultiply`'s own pool read, as before), else every CPU the process may use. Work is split
+//! by whole output rows (columns for some products), and each is computed by one thread in the
+//! same order whatever the split, so results are bit-identical for any thread count.
 
 use std::sync::OnceLock;
 
@@ -25,10 +26,20 @@ fn pool() -> &'static rayon::ThreadPool {
             .filter(|&n| n > 0)
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
             .unwrap_or(1);
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .thread_name(|i| format!("convexgan-cpu-{i}"))
+        let builder = || {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("convexgan-cpu-{i}"))
+        };
+        // The thread that first needs the pool (the training loop's) is one of its threads: an op
+        // it splits then starts at once on it, where a pool of its own threads only would wake
+        // one for every op and put the caller to sleep until the last piece is done, twice a
+        // thread hand-over per op (a few hundred per Phase 2 iteration). A thread already in
+        // another rayon pool cannot join this one; it gets a pool of separate threads.
+        builder()
+            .use_current_thread()
             .build()
+            .or_else(|_| builder().build())
             .expect("a thread pool")
     })
 }

@@ -22,6 +22,29 @@ pub trait LayerOps: Device {
     /// [`check::act_bwd`].
     fn act_bwd(&self, y: &Tensor<Self>, dy: &Tensor<Self>, act: Activation)
         -> Result<Tensor<Self>>;
+    /// [`bias_act_fwd`](Self::bias_act_fwd) written over `x`, for a caller that has no further use
+    /// for `x` (a Linear layer's fresh product): a backend may then skip the new tensor and the
+    /// extra pass. Same errors; on an error `x` is left as it was.
+    fn bias_act_fwd_inplace(
+        &self,
+        x: &mut Tensor<Self>,
+        bias: Option<&Tensor<Self>>,
+        act: Activation,
+    ) -> Result<()> {
+        *x = self.bias_act_fwd(x, bias, act)?;
+        Ok(())
+    }
+    /// [`act_bwd`](Self::act_bwd) written over `dy`, for a caller that has no further use for
+    /// `dy`. Same errors; on an error `dy` is left as it was.
+    fn act_bwd_inplace(
+        &self,
+        y: &Tensor<Self>,
+        dy: &mut Tensor<Self>,
+        act: Activation,
+    ) -> Result<()> {
+        *dy = self.act_bwd(y, dy, act)?;
+        Ok(())
+    }
     /// Column sums of `x` (`B × C`), `1 × C`: a bias's gradient from the gradient of its output.
     fn col_sum(&self, x: &Tensor<Self>) -> Result<Tensor<Self>>;
     /// BatchNorm1d in training mode: batch statistics (biased variance) normalise `x`; the running
