@@ -113,17 +113,7 @@ impl<B: Backend> Mlp<B> {
         self.check_input(x)?;
         match mode {
             Mode::Train => self.forward_train(be, x.clone()),
-            Mode::Eval => {
-                let mut h: Option<Tensor<B>> = None;
-                for layer in &mut self.layers {
-                    let input = h.as_ref().unwrap_or(x);
-                    h = Some(match layer {
-                        Layer::Linear(l) => l.forward(be, input, mode)?,
-                        Layer::BatchNorm(bn) => bn.forward(be, input, mode)?,
-                    });
-                }
-                Ok(h.unwrap_or_else(|| x.clone()))
-            }
+            Mode::Eval => self.forward_eval(be, x),
         }
     }
 
@@ -133,8 +123,21 @@ impl<B: Backend> Mlp<B> {
         self.check_input(&x)?;
         match mode {
             Mode::Train => self.forward_train(be, x),
-            Mode::Eval => self.forward(be, &x, mode),
+            Mode::Eval => self.forward_eval(be, &x),
         }
+    }
+
+    /// Through every layer in [`Mode::Eval`], keeping nothing.
+    fn forward_eval(&mut self, be: &B, x: &Tensor<B>) -> Result<Tensor<B>> {
+        let mut h: Option<Tensor<B>> = None;
+        for layer in &mut self.layers {
+            let input = h.as_ref().unwrap_or(x);
+            h = Some(match layer {
+                Layer::Linear(l) => l.forward(be, input, Mode::Eval)?,
+                Layer::BatchNorm(bn) => bn.forward(be, input, Mode::Eval)?,
+            });
+        }
+        Ok(h.unwrap_or_else(|| x.clone()))
     }
 
     fn check_input(&self, x: &Tensor<B>) -> Result<()> {
